@@ -1,0 +1,768 @@
+"""The stack's configuration: read once, validated once, frozen.
+
+`load_config(raw)` takes a plain mapping of config keys (without the `honeydue:` namespace) to
+values, either typed (tests, YAML) or as the JSON strings the Pulumi engine passes, and returns a
+`StackConfig`. Every problem is collected and raised together in one `ConfigError`, each naming
+its key, the bad value and what is allowed. Nothing here needs the Pulumi runtime.
+
+Secret values never enter `StackConfig`: the loader only checks that each required secret is
+present. `components.secrets.read_secrets` reads them as Pulumi secrets afterwards.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT = "honeydue"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+# Hetzner network zones and their locations (https://docs.hetzner.com/cloud/general/locations/).
+NETWORK_ZONES: Mapping[str, frozenset[str]] = {
+    "eu-central": frozenset({"fsn1", "nbg1", "hel1"}),
+    "us-east": frozenset({"ash"}),
+    "us-west": frozenset({"hil"}),
+    "ap-southeast": frozenset({"sin"}),
+}
+ETCD_QUORUM_SIZES = (1, 3, 5)
+# Ports the cluster itself listens on (web, etcd, API, kubelet): SSH must not collide with them.
+CLUSTER_PORTS = frozenset({80, 443, 2379, 2380, 6443, 10250})
+ORIGIN_CA_VALIDITY_DAYS = (7, 30, 90, 365, 730, 1095, 5475)
+ORIGIN_CA_REQUEST_TYPES = ("origin-ecc", "origin-rsa")
+ENVIRONMENTS = ("prod", "staging")
+WORKLOADS = ("api", "admin", "worker", "redis")
+REPLICATED = ("api", "admin", "worker")
+# Free-plan rate limiting counts over 10 s only; paid plans allow longer periods.
+RATE_LIMIT_PERIODS = (10, 60, 120, 300, 600, 3600)
+# Hetzner hands out the first addresses of a subnet to its gateway; servers start at host 11.
+FIRST_SERVER_HOST = 11
+# Secrets that are required only when another key enables the feature that uses them.
+CONDITIONAL_SECRETS: Mapping[str, str] = {"etcdS3AccessKey": "etcdS3", "etcdS3SecretKey": "etcdS3"}
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_K3S_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\+k3s(\d+)$")
+_IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*)@sha256:(?P<digest>[0-9a-f]{64})$")
+_CPU = re.compile(r"^(\d+(\.\d+)?)(m?)$")
+_MEMORY = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        shown = "(missing)" if self.value is _MISSING else json.dumps(self.value, default=str)
+        return f"{PROJECT}:{self.key} = {shown}: {self.allowed}"
+
+
+class ConfigError(ValueError):
+    """Every problem of a stack's config, each naming its key."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(missing)"
+
+
+_MISSING: Any = _Missing()
+
+
+# --------------------------------------------------------------------------------------------
+# Schema: the `config:` block of Pulumi.yaml
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    name: str
+    type: str | None  # string, integer, boolean, array; None = object
+    default: Any
+    secret: bool
+    description: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+@cache
+def project_schema(path: Path = PROJECT_FILE) -> Mapping[str, KeySpec]:
+    doc = yaml.safe_load(path.read_text())
+    return {
+        name: KeySpec(
+            name=name,
+            type=spec.get("type"),
+            default=spec.get("default", _MISSING),
+            secret=bool(spec.get("secret", False)),
+            description=spec.get("description", ""),
+        )
+        for name, spec in (doc.get("config") or {}).items()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Typed config
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    location: str
+    private_ip: str
+    first: bool
+
+
+@dataclass(frozen=True)
+class EtcdS3Target:
+    endpoint: str
+    bucket: str
+    folder: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    enabled: bool
+    paths: tuple[str, ...]
+    requests_per_period: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    environment: str
+    protect: bool
+    domain: str
+    api_hostname: str
+    admin_hostname: str
+    extra_hostnames: tuple[str, ...]
+    kube_api_hostname: str
+    network_zone: str
+    servers: tuple[Server, ...]
+    server_type: str
+    server_image: str
+    private_network_cidr: str
+    private_subnet_cidr: str
+    cluster_cidr: str
+    service_cidr: str
+    k3s_version: str
+    hetzner_ccm: bool
+    admin_cidrs: tuple[str, ...]
+    allow_icmp: bool
+    ssh_port: int
+    admin_user: str
+    ssh_public_keys: tuple[str, ...]
+    etcd_snapshot_cron: str
+    etcd_snapshot_retention: int
+    etcd_s3: EtcdS3Target | None
+    manage_zone_settings: bool
+    create_ipv6_records: bool
+    hsts_max_age_seconds: int
+    origin_ca_validity_days: int
+    origin_ca_request_type: str
+    rate_limit: RateLimit
+    allowed_registries: tuple[str, ...]
+    images: Mapping[str, str] = field(default_factory=dict)
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    resources: Mapping[str, Resources] = field(default_factory=dict)
+    secret_keys: tuple[str, ...] = ()
+
+    @property
+    def web_hostnames(self) -> tuple[str, ...]:
+        """Every proxied public hostname of the stack, in a stable order."""
+        return (self.api_hostname, self.admin_hostname, *self.extra_hostnames)
+
+    @property
+    def first_server(self) -> Server:
+        return self.servers[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Loader
+# --------------------------------------------------------------------------------------------
+
+
+class _Collector:
+    """Accumulates problems; `check` runs one rule and records its failure."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, value: Any, allowed: str) -> None:
+        self.problems.append(Problem(key, value, allowed))
+
+
+def _coerce(spec: KeySpec, value: Any, errors: _Collector) -> Any:
+    """Engine values arrive as strings (JSON for non-strings); YAML/tests give typed values."""
+    if spec.type == "string":
+        if isinstance(value, str):
+            return value
+        errors.add(spec.name, value, "must be a string")
+        return _MISSING
+    if isinstance(value, str) and spec.type != "string":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            errors.add(spec.name, value, f"must be {spec.type or 'an object'} (not parseable JSON)")
+            return _MISSING
+    if spec.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            errors.add(spec.name, value, "must be an integer")
+            return _MISSING
+        return int(value)
+    if spec.type == "boolean":
+        if not isinstance(value, bool):
+            errors.add(spec.name, value, "must be true or false")
+            return _MISSING
+        return value
+    if spec.type == "array":
+        if not isinstance(value, list):
+            errors.add(spec.name, value, "must be a list")
+            return _MISSING
+        return value
+    return value
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"unknown key; did you mean '{close[0]}'?" if close else "unknown key"
+
+
+def load_config(raw: Mapping[str, Any], schema: Mapping[str, KeySpec] | None = None) -> StackConfig:
+    """Validate `raw` (keys without namespace) against the schema and every rule; raise once."""
+    schema = project_schema() if schema is None else schema
+    errors = _Collector()
+
+    for key in sorted(set(raw) - set(schema)):
+        errors.add(key, raw[key] if not _looks_secret(key) else "[secret]", _suggest(key, schema))
+
+    values: dict[str, Any] = {}
+    for name, spec in schema.items():
+        if spec.secret:
+            continue
+        if name in raw and raw[name] is not None:
+            values[name] = _coerce(spec, raw[name], errors)
+        elif spec.required:
+            errors.add(name, _MISSING, f"required: {spec.description}")
+            values[name] = _MISSING
+        else:
+            values[name] = spec.default
+
+    _check_secrets(raw, schema, values, errors)
+    cfg = _build(values, errors)
+    if errors.problems:
+        raise ConfigError(errors.problems)
+    assert cfg is not None
+    return cfg
+
+
+def _looks_secret(key: str) -> bool:
+    return bool(re.search(r"(token|secret|password|key)", key, re.IGNORECASE))
+
+
+def _check_secrets(
+    raw: Mapping[str, Any], schema: Mapping[str, KeySpec], values: Mapping[str, Any], errors: _Collector
+) -> None:
+    for name, spec in schema.items():
+        if not spec.secret:
+            continue
+        gate = CONDITIONAL_SECRETS.get(name)
+        if gate is not None and values.get(gate) in (None, _MISSING):
+            continue
+        if raw.get(name) in (None, ""):
+            why = f" (needed because {gate} is set)" if gate else ""
+            errors.add(
+                name,
+                _MISSING,
+                f"required secret{why}: {spec.description} "
+                f"Set it with `pulumi config set --secret {name} ...`",
+            )
+
+
+def _ok(v: Any) -> bool:
+    return v is not _MISSING
+
+
+def _build(v: Mapping[str, Any], errors: _Collector) -> StackConfig | None:
+    environment = _check_choice("environment", v["environment"], ENVIRONMENTS, errors)
+    domain = _check_dns_name("domain", v["domain"], errors)
+    names = _check_hostnames(v, domain, errors)
+    zone = _check_choice("networkZone", v["networkZone"], tuple(NETWORK_ZONES), errors)
+    network = _check_private_networks(v, errors)
+    servers = _check_servers(v["servers"], zone, network[1] if network else None, errors)
+    if network and servers:
+        _check_node_ips(servers, network, errors)
+    k3s = _check_k3s_version(v["k3sVersion"], errors)
+    admin_cidrs = _check_admin_cidrs(v["adminCidrs"], v["allowWorldAdminAccess"], errors)
+    ssh_port = _check_ssh_port(v["sshPort"], errors)
+    admin_user = _check_admin_user(v["adminUser"], errors)
+    keys = _check_ssh_keys(v["sshPublicKeys"], errors)
+    retention = _check_positive("etcdSnapshotRetention", v["etcdSnapshotRetention"], errors)
+    cron = _check_cron("etcdSnapshotCron", v["etcdSnapshotCron"], errors)
+    etcd_s3 = _check_etcd_s3(v["etcdS3"], errors)
+    hsts = _check_range("hstsMaxAgeSeconds", v["hstsMaxAgeSeconds"], 0, 31_536_000, errors)
+    validity = _check_choice("originCaValidityDays", v["originCaValidityDays"], ORIGIN_CA_VALIDITY_DAYS, errors)
+    request_type = _check_choice("originCaRequestType", v["originCaRequestType"], ORIGIN_CA_REQUEST_TYPES, errors)
+    rate_limit = _check_rate_limit(v, errors)
+    registries = _check_registries(v["allowedRegistries"], errors)
+    images = _check_images(v["images"], registries, errors)
+    replicas = _check_replicas(v["replicas"], errors)
+    resources = _check_resources(v["resources"], errors)
+    for name in ("serverType", "serverImage"):
+        if _ok(v[name]) and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", v[name]):
+            errors.add(name, v[name], "must be a Hetzner name like cx33 / ubuntu-24.04")
+
+    if errors.problems:
+        return None
+    return StackConfig(
+        environment=environment,
+        protect=v["protect"],
+        domain=domain,
+        api_hostname=names["apiHostname"],
+        admin_hostname=names["adminHostname"],
+        extra_hostnames=tuple(names["extraHostnames"]),
+        kube_api_hostname=names["kubeApiHostname"],
+        network_zone=zone,
+        servers=servers,
+        server_type=v["serverType"],
+        server_image=v["serverImage"],
+        private_network_cidr=v["privateNetworkCidr"],
+        private_subnet_cidr=v["privateSubnetCidr"],
+        cluster_cidr=v["clusterCidr"],
+        service_cidr=v["serviceCidr"],
+        k3s_version=k3s,
+        hetzner_ccm=v["hetznerCcm"],
+        admin_cidrs=admin_cidrs,
+        allow_icmp=v["allowIcmp"],
+        ssh_port=ssh_port,
+        admin_user=admin_user,
+        ssh_public_keys=keys,
+        etcd_snapshot_cron=cron,
+        etcd_snapshot_retention=retention,
+        etcd_s3=etcd_s3,
+        manage_zone_settings=v["manageZoneSettings"],
+        create_ipv6_records=v["createIpv6Records"],
+        hsts_max_age_seconds=hsts,
+        origin_ca_validity_days=validity,
+        origin_ca_request_type=request_type,
+        rate_limit=rate_limit,
+        allowed_registries=registries,
+        images=images,
+        replicas=replicas,
+        resources=resources,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rules (each records problems and returns the cleaned value, or _MISSING)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_choice(key: str, value: Any, allowed: tuple[Any, ...], errors: _Collector) -> Any:
+    if _ok(value) and value not in allowed:
+        errors.add(key, value, "must be one of " + ", ".join(str(a) for a in allowed))
+    return value
+
+
+def _check_positive(key: str, value: Any, errors: _Collector) -> Any:
+    if _ok(value) and value < 1:
+        errors.add(key, value, "must be a positive integer")
+    return value
+
+
+def _check_range(key: str, value: Any, low: int, high: int, errors: _Collector) -> Any:
+    if _ok(value) and not low <= value <= high:
+        errors.add(key, value, f"must be between {low} and {high}")
+    return value
+
+
+def is_dns_name(name: Any) -> bool:
+    if not isinstance(name, str) or len(name) > 253 or "." not in name:
+        return False
+    return all(_DNS_LABEL.match(label) for label in name.split("."))
+
+
+def _check_dns_name(key: str, value: Any, errors: _Collector) -> Any:
+    if _ok(value) and not is_dns_name(value):
+        errors.add(key, value, "must be a lower-case DNS name (labels of a-z, 0-9, '-', at least two labels)")
+        return _MISSING
+    return value
+
+
+def _check_hostnames(v: Mapping[str, Any], domain: Any, errors: _Collector) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    entries: list[tuple[str, Any]] = [
+        ("apiHostname", v["apiHostname"]),
+        ("adminHostname", v["adminHostname"]),
+        ("kubeApiHostname", v["kubeApiHostname"]),
+    ]
+    extras = v["extraHostnames"]
+    if _ok(extras):
+        entries += [(f"extraHostnames[{i}]", h) for i, h in enumerate(extras)]
+    for key, host in entries:
+        if not _ok(host):
+            continue
+        if not is_dns_name(host) and not (_ok(domain) and host == domain):
+            errors.add(key, host, "must be a lower-case DNS name")
+            continue
+        if _ok(domain) and host != domain and not host.endswith("." + domain):
+            errors.add(key, host, f"must be inside the domain {domain}")
+        if host in seen:
+            errors.add(key, host, f"duplicate of {seen[host]}")
+        seen[host] = key
+    out["apiHostname"] = v["apiHostname"]
+    out["adminHostname"] = v["adminHostname"]
+    out["kubeApiHostname"] = v["kubeApiHostname"]
+    out["extraHostnames"] = extras if _ok(extras) else []
+    return out
+
+
+def _parse_network(key: str, value: Any, errors: _Collector) -> ipaddress.IPv4Network | None:
+    if not _ok(value):
+        return None
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except (ValueError, TypeError):
+        errors.add(key, value, "must be an IPv4 CIDR with no host bits set, e.g. 10.0.0.0/16")
+        return None
+
+
+def _check_private_networks(
+    v: Mapping[str, Any], errors: _Collector
+) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network] | None:
+    network = _parse_network("privateNetworkCidr", v["privateNetworkCidr"], errors)
+    subnet = _parse_network("privateSubnetCidr", v["privateSubnetCidr"], errors)
+    cluster = _parse_network("clusterCidr", v["clusterCidr"], errors)
+    service = _parse_network("serviceCidr", v["serviceCidr"], errors)
+    if network is not None:
+        if not network.is_private or not any(
+            network.subnet_of(r) for r in _RFC1918
+        ):
+            errors.add("privateNetworkCidr", str(network), "must lie inside RFC1918 (10/8, 172.16/12, 192.168/16)")
+        elif not 16 <= network.prefixlen <= 24:
+            errors.add("privateNetworkCidr", str(network), "prefix must be /16 to /24")
+    if network is not None and subnet is not None and not subnet.subnet_of(network):
+        errors.add("privateSubnetCidr", str(subnet), f"must lie inside privateNetworkCidr {network}")
+    named = [("clusterCidr", cluster), ("serviceCidr", service)]
+    for key, other in named:
+        if network is not None and other is not None and network.overlaps(other):
+            errors.add(key, str(other), f"must not overlap privateNetworkCidr {network}")
+    if cluster is not None and service is not None and cluster.overlaps(service):
+        errors.add("serviceCidr", str(service), f"must not overlap clusterCidr {cluster}")
+    if network is None or subnet is None:
+        return None
+    return network, subnet
+
+
+_RFC1918 = (
+    ipaddress.IPv4Network("10.0.0.0/8"),
+    ipaddress.IPv4Network("172.16.0.0/12"),
+    ipaddress.IPv4Network("192.168.0.0/16"),
+)
+
+
+def server_private_ip(subnet: ipaddress.IPv4Network, position: int) -> str:
+    """Default private IP of the server at `position`: stable when servers are appended."""
+    return str(subnet.network_address + FIRST_SERVER_HOST + position)
+
+
+def _check_servers(
+    value: Any, zone: Any, subnet: ipaddress.IPv4Network | None, errors: _Collector
+) -> tuple[Server, ...]:
+    if not _ok(value):
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
+        errors.add("servers", value, "must be a list of {name, location[, privateIp]}")
+        return ()
+    if len(value) not in ETCD_QUORUM_SIZES:
+        errors.add("servers", f"{len(value)} servers", "must be 1, 3 or 5 servers (etcd quorum)")
+    zone_locations = NETWORK_ZONES.get(zone, frozenset()) if _ok(zone) else frozenset()
+    servers: list[Server] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(value):
+        key = f"servers[{i}]"
+        for extra in sorted(set(entry) - {"name", "location", "privateIp"}):
+            errors.add(f"{key}.{extra}", entry[extra], _suggest(extra, ("name", "location", "privateIp")))
+        name = entry.get("name", _MISSING)
+        location = entry.get("location", _MISSING)
+        if not isinstance(name, str) or not _DNS_LABEL.match(name):
+            errors.add(f"{key}.name", name, "must be a DNS label (a-z, 0-9, '-', at most 63 characters)")
+        elif name in seen:
+            errors.add(f"{key}.name", name, "duplicate server name")
+        seen.add(name if isinstance(name, str) else "")
+        if zone_locations and location not in zone_locations:
+            errors.add(
+                f"{key}.location",
+                location,
+                f"must be a location of network zone {zone}: " + ", ".join(sorted(zone_locations)),
+            )
+        ip = entry.get("privateIp")
+        if ip is None and subnet is not None:
+            ip = server_private_ip(subnet, i)
+        servers.append(Server(name=str(name), location=str(location), private_ip=str(ip), first=i == 0))
+    return tuple(servers)
+
+
+def _check_node_ips(
+    servers: tuple[Server, ...],
+    network: tuple[ipaddress.IPv4Network, ipaddress.IPv4Network],
+    errors: _Collector,
+) -> None:
+    _, subnet = network
+    seen: set[str] = set()
+    for i, server in enumerate(servers):
+        key = f"servers[{i}].privateIp"
+        try:
+            ip = ipaddress.IPv4Address(server.private_ip)
+        except ValueError:
+            errors.add(key, server.private_ip, "must be an IPv4 address")
+            continue
+        # The first hosts of a Hetzner subnet belong to its gateway; the last is broadcast.
+        if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address) or int(ip) - int(
+            subnet.network_address
+        ) < 2:
+            errors.add(key, str(ip), f"must be a usable host of privateSubnetCidr {subnet} (host 2 or above)")
+        if str(ip) in seen:
+            errors.add(key, str(ip), "duplicate private IP")
+        seen.add(str(ip))
+
+
+def _check_k3s_version(value: Any, errors: _Collector) -> Any:
+    if _ok(value) and not (isinstance(value, str) and _K3S_VERSION.match(value)):
+        errors.add("k3sVersion", value, "must look like v1.34.6+k3s1 (vMAJOR.MINOR.PATCH+k3sN)")
+    return value
+
+
+def _check_admin_cidrs(value: Any, allow_world: Any, errors: _Collector) -> tuple[str, ...]:
+    if not _ok(value):
+        return ()
+    if not value:
+        errors.add("adminCidrs", value, "must list at least one CIDR (SSH and the Kubernetes API)")
+    cidrs: list[str] = []
+    for i, item in enumerate(value):
+        key = f"adminCidrs[{i}]"
+        try:
+            net = ipaddress.ip_network(item, strict=True)
+        except (ValueError, TypeError):
+            errors.add(key, item, "must be a CIDR with no host bits set, e.g. 198.51.100.7/32")
+            continue
+        if net.prefixlen == 0 and allow_world is not True:
+            errors.add(key, item, "world-open admin access is refused unless allowWorldAdminAccess is true")
+        cidrs.append(str(net))
+    return tuple(cidrs)
+
+
+def _check_ssh_port(value: Any, errors: _Collector) -> Any:
+    if not _ok(value):
+        return value
+    if not 1 <= value <= 65535:
+        errors.add("sshPort", value, "must be a TCP port 1-65535")
+    elif value == 22:
+        errors.add("sshPort", value, "must not be 22 (scanner noise); pick e.g. 2222")
+    elif value in CLUSTER_PORTS:
+        errors.add("sshPort", value, "must not be a port the cluster uses: " + ", ".join(map(str, sorted(CLUSTER_PORTS))))
+    return value
+
+
+def _check_admin_user(value: Any, errors: _Collector) -> Any:
+    if _ok(value) and (not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value) or value == "root"):
+        errors.add("adminUser", value, "must be a Linux user name (a-z, 0-9, '_', '-') other than root")
+    return value
+
+
+def _check_ssh_keys(value: Any, errors: _Collector) -> tuple[str, ...]:
+    if not _ok(value):
+        return ()
+    if not value:
+        errors.add("sshPublicKeys", value, "must list at least one OpenSSH public key")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not re.match(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+", item):
+            errors.add(f"sshPublicKeys[{i}]", item, "must be an OpenSSH public key (ssh-ed25519 AAAA...)")
+    return tuple(value)
+
+
+def _check_cron(key: str, value: Any, errors: _Collector) -> Any:
+    if _ok(value) and len(str(value).split()) != 5:
+        errors.add(key, value, "must be a 5-field cron expression, e.g. '0 */6 * * *'")
+    return value
+
+
+def _check_etcd_s3(value: Any, errors: _Collector) -> EtcdS3Target | None:
+    if value in (None, _MISSING):
+        return None
+    fields_ = ("endpoint", "bucket", "folder", "region")
+    if not isinstance(value, dict):
+        errors.add("etcdS3", value, "must be an object {endpoint, bucket, folder, region} or null")
+        return None
+    for extra in sorted(set(value) - set(fields_)):
+        errors.add(f"etcdS3.{extra}", value[extra], _suggest(extra, fields_))
+    for name in fields_:
+        if not isinstance(value.get(name), str) or not value.get(name):
+            errors.add(f"etcdS3.{name}", value.get(name, _MISSING), "required non-empty string")
+    endpoint = value.get("endpoint")
+    if isinstance(endpoint, str) and "://" in endpoint:
+        errors.add("etcdS3.endpoint", endpoint, "must be a host name without scheme (K3s adds https)")
+    return EtcdS3Target(**{k: str(value.get(k, "")) for k in fields_})
+
+
+def _check_rate_limit(v: Mapping[str, Any], errors: _Collector) -> RateLimit:
+    paths = v["rateLimitPaths"]
+    if _ok(paths):
+        if v["rateLimitEnabled"] is True and not paths:
+            errors.add("rateLimitPaths", paths, "must list at least one path when rateLimitEnabled is true")
+        for i, p in enumerate(paths):
+            if not isinstance(p, str) or not p.startswith("/") or '"' in p:
+                errors.add(f"rateLimitPaths[{i}]", p, "must be a URI path starting with '/'")
+    _check_positive("rateLimitRequestsPerPeriod", v["rateLimitRequestsPerPeriod"], errors)
+    _check_choice("rateLimitPeriodSeconds", v["rateLimitPeriodSeconds"], RATE_LIMIT_PERIODS, errors)
+    return RateLimit(
+        enabled=v["rateLimitEnabled"],
+        paths=tuple(paths) if _ok(paths) else (),
+        requests_per_period=v["rateLimitRequestsPerPeriod"],
+        period_seconds=v["rateLimitPeriodSeconds"],
+    )
+
+
+def _check_registries(value: Any, errors: _Collector) -> tuple[str, ...]:
+    if not _ok(value):
+        return ()
+    if not value:
+        errors.add("allowedRegistries", value, "must list at least one registry host")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not re.fullmatch(r"[a-z0-9.-]+(:\d+)?", item):
+            errors.add(f"allowedRegistries[{i}]", item, "must be a registry host[:port] without scheme or path")
+    return tuple(value)
+
+
+def image_registry(image: str) -> str:
+    """Registry host of an image reference (Docker's rule: first segment with '.' or ':' or localhost)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _object_of(
+    key: str, value: Any, names: tuple[str, ...], errors: _Collector, check: Callable[[str, Any], Any]
+) -> dict[str, Any]:
+    if not _ok(value):
+        return {}
+    if not isinstance(value, dict):
+        errors.add(key, value, "must be an object with keys " + ", ".join(names))
+        return {}
+    for extra in sorted(set(value) - set(names)):
+        errors.add(f"{key}.{extra}", value[extra], _suggest(extra, names))
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in value:
+            errors.add(f"{key}.{name}", _MISSING, "required")
+            continue
+        out[name] = check(f"{key}.{name}", value[name])
+    return out
+
+
+def _check_images(value: Any, registries: tuple[str, ...], errors: _Collector) -> dict[str, str]:
+    def one(key: str, image: Any) -> Any:
+        match = _IMAGE.match(image) if isinstance(image, str) else None
+        if match is None:
+            errors.add(key, image, "must be pinned by digest: registry/repository@sha256:<64 hex>")
+        elif registries and image_registry(image) not in registries:
+            errors.add(key, image, "registry must be one of allowedRegistries: " + ", ".join(registries))
+        return image
+
+    return _object_of("images", value, WORKLOADS, errors, one)
+
+
+def _check_replicas(value: Any, errors: _Collector) -> dict[str, int]:
+    def one(key: str, count: Any) -> Any:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            errors.add(key, count, "must be a positive integer")
+        elif key.endswith(".worker") and count != 1:
+            errors.add(key, count, "must be exactly 1 (the Asynq scheduler is a singleton)")
+        return count
+
+    return _object_of("replicas", value, REPLICATED, errors, one)
+
+
+def cpu_millis(quantity: str) -> float:
+    m = _CPU.match(quantity)
+    if m is None:
+        raise ValueError(quantity)
+    return float(m.group(1)) * (1 if m.group(3) else 1000)
+
+
+def memory_bytes(quantity: str) -> float:
+    m = _MEMORY.match(quantity)
+    if m is None:
+        raise ValueError(quantity)
+    unit = m.group(3) or ""
+    powers = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    powers.update({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40})
+    return float(m.group(1)) * powers[unit]
+
+
+def _check_resources(value: Any, errors: _Collector) -> dict[str, Resources]:
+    def one(key: str, spec: Any) -> Any:
+        if not isinstance(spec, dict) or set(spec) != {"requests", "limits"}:
+            errors.add(key, spec, "must be {requests: {cpu, memory}, limits: {cpu, memory}}")
+            return _MISSING
+        parsed: dict[str, float] = {}
+        for part in ("requests", "limits"):
+            section = spec[part]
+            if not isinstance(section, dict) or set(section) != {"cpu", "memory"}:
+                errors.add(f"{key}.{part}", section, "must be {cpu, memory}")
+                continue
+            for kind, parse in (("cpu", cpu_millis), ("memory", memory_bytes)):
+                q = str(section[kind])
+                try:
+                    amount = parse(q)
+                except ValueError:
+                    amount = -1
+                if amount <= 0:
+                    errors.add(f"{key}.{part}.{kind}", section[kind], f"must be a positive Kubernetes {kind} quantity")
+                parsed[f"{part}.{kind}"] = amount
+        for kind in ("cpu", "memory"):
+            req, lim = parsed.get(f"requests.{kind}", 0), parsed.get(f"limits.{kind}", 0)
+            if req > 0 and lim > 0 and req > lim:
+                errors.add(f"{key}.requests.{kind}", spec["requests"][kind], f"must not exceed limits.{kind}")
+        if len(parsed) < 4 or min(parsed.values()) <= 0:
+            return _MISSING
+        return Resources(
+            cpu_request=str(spec["requests"]["cpu"]),
+            memory_request=str(spec["requests"]["memory"]),
+            cpu_limit=str(spec["limits"]["cpu"]),
+            memory_limit=str(spec["limits"]["memory"]),
+        )
+
+    return _object_of("resources", value, WORKLOADS, errors, one)

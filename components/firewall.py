@@ -1,0 +1,105 @@
+"""ClusterFirewall: the public interface admits the web from Cloudflare only, admin ports from
+the admin CIDRs only, and nothing else (Hetzner firewalls drop what no rule admits)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_hcloud as hcloud
+
+from components.base import labels, type_token
+
+WEB_PORTS = ("80", "443")
+KUBE_API_PORT = "6443"
+# Hetzner counts rules x source CIDRs; above this a firewall is rejected.
+HETZNER_EFFECTIVE_RULE_LIMIT = 500
+
+
+class CloudflareRangesError(ValueError):
+    """The Cloudflare IP ranges answer cannot be used to build the web rules."""
+
+
+def validate_cloudflare_ranges(ipv4: Sequence[str] | None, ipv6: Sequence[str] | None) -> list[str]:
+    """Both families present and well-formed, or an error: never an open or silently closed door."""
+    problems: list[str] = []
+    cidrs: list[str] = []
+    for family, values, cls in (("IPv4", ipv4, ipaddress.IPv4Network), ("IPv6", ipv6, ipaddress.IPv6Network)):
+        if not values:
+            problems.append(f"no {family} ranges")
+            continue
+        for value in values:
+            try:
+                net = cls(value, strict=True)
+            except (ValueError, TypeError):
+                problems.append(f"malformed {family} range {value!r}")
+                continue
+            if net.prefixlen < 8:
+                problems.append(f"{family} range {value} is implausibly wide")
+            cidrs.append(str(net))
+    if problems:
+        raise CloudflareRangesError("cloudflare.get_ip_ranges returned an unusable answer: " + "; ".join(problems))
+    return cidrs
+
+
+def firewall_rules(
+    cloudflare_cidrs: Sequence[str], admin_cidrs: Sequence[str], ssh_port: int, allow_icmp: bool
+) -> list[dict[str, Any]]:
+    """The inbound rules, as plain dicts (FirewallRuleArgs keywords); pure, so tests call it."""
+    rules: list[dict[str, Any]] = [
+        {"direction": "in", "protocol": "tcp", "port": port, "source_ips": list(cloudflare_cidrs),
+         "description": f"web {port} from Cloudflare only"}
+        for port in WEB_PORTS
+    ]
+    rules += [
+        {"direction": "in", "protocol": "tcp", "port": str(ssh_port), "source_ips": list(admin_cidrs),
+         "description": "SSH from admin CIDRs"},
+        {"direction": "in", "protocol": "tcp", "port": KUBE_API_PORT, "source_ips": list(admin_cidrs),
+         "description": "Kubernetes API from admin CIDRs"},
+    ]
+    if allow_icmp:
+        rules.append({"direction": "in", "protocol": "icmp", "source_ips": ["0.0.0.0/0", "::/0"],
+                      "description": "ICMP (ping, path MTU discovery)"})
+    effective = sum(len(r["source_ips"]) for r in rules)
+    if effective > HETZNER_EFFECTIVE_RULE_LIMIT:
+        raise ValueError(f"firewall has {effective} effective rules; Hetzner allows {HETZNER_EFFECTIVE_RULE_LIMIT}")
+    return rules
+
+
+@dataclass(frozen=True)
+class ClusterFirewallArgs:
+    environment: str
+    admin_cidrs: tuple[str, ...]
+    ssh_port: int
+    allow_icmp: bool
+
+
+class ClusterFirewall(pulumi.ComponentResource):
+    firewall_id: pulumi.Output[int]
+    cloudflare_cidrs: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: ClusterFirewallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_token("firewall", "ClusterFirewall"), name, None, opts)
+        # Imported here: pulumi_cloudflare costs 1.3-1.8 s to import and only this call needs it.
+        import pulumi_cloudflare as cloudflare
+
+        ranges = cloudflare.get_ip_ranges_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self.cloudflare_cidrs = pulumi.Output.all(ranges.ipv4_cidrs, ranges.ipv6_cidrs).apply(
+            lambda r: validate_cloudflare_ranges(r[0], r[1])
+        )
+        rules = self.cloudflare_cidrs.apply(
+            lambda cidrs: [hcloud.FirewallRuleArgs(**rule) for rule in firewall_rules(
+                cidrs, args.admin_cidrs, args.ssh_port, args.allow_icmp)]
+        )
+        firewall = hcloud.Firewall(
+            f"{name}-firewall",
+            name=f"honeydue-{args.environment}",
+            rules=rules,
+            labels=labels(args.environment, "firewall"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.firewall_id = firewall.id.apply(int)
+        self.register_outputs({"firewall_id": self.firewall_id})

@@ -1,0 +1,129 @@
+"""Shared plumbing: policy construction with config defaults, and the type-token helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from ._values import plain
+
+# A rule: plain inputs + effective config -> messages. Rules never see the engine's proxies.
+ResourceRule = Callable[["Resource"], list[str]]
+StackRule = Callable[[list["Resource"], dict[str, Any]], list[tuple[str, str | None]]]
+
+
+class Resource:
+    """One resource as a rule sees it: plain inputs (see ``_values.plain``) and its options."""
+
+    def __init__(
+        self,
+        type_: str,
+        name: str,
+        urn: str,
+        props: Any,
+        config: dict[str, Any],
+        protect: bool = False,
+        ignore_changes: list[str] | None = None,
+    ) -> None:
+        self.type = type_
+        self.name = name
+        self.urn = urn
+        self.props: dict[str, Any] = props if isinstance(props, dict) else {}
+        self.config = config
+        self.protect = protect
+        self.ignore_changes = list(ignore_changes or [])
+
+
+def effective_config(schema: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Schema defaults overlaid with the given config (the CLI applies defaults; tests need not)."""
+    out = {key: prop.get("default") for key, prop in schema.items()}
+    out.update({k: plain(v) for k, v in given.items() if k != "enforcementLevel"})
+    return out
+
+
+def resource_policy(
+    *,
+    name: str,
+    description: str,
+    remediation: str,
+    rule: ResourceRule,
+    schema: Mapping[str, Mapping[str, Any]] | None = None,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> ResourceValidationPolicy:
+    """A ResourceValidationPolicy whose validate converts inputs once and calls ``rule``."""
+    schema = dict(schema or {})
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        opts = args.opts
+        resource = Resource(
+            args.resource_type,
+            args.name,
+            args.urn,
+            plain(args.props),
+            effective_config(schema, args.get_config()),
+            protect=bool(getattr(opts, "protect", False)),
+            ignore_changes=[str(x) for x in (getattr(opts, "ignore_changes", None) or [])],
+        )
+        for message in rule(resource):
+            report(message, None)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
+        remediation_steps=remediation,
+    )
+
+
+def stack_policy(
+    *,
+    name: str,
+    description: str,
+    remediation: str,
+    rule: StackRule,
+    schema: Mapping[str, Mapping[str, Any]] | None = None,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> StackValidationPolicy:
+    """A StackValidationPolicy over plain resources; ``rule`` returns (message, urn) pairs."""
+    schema = dict(schema or {})
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        config = effective_config(schema, args.get_config())
+        resources = [
+            Resource(r.resource_type, r.name, r.urn, plain(r.props), config) for r in args.resources
+        ]
+        for message, urn in rule(resources, config):
+            report(message, urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
+        remediation_steps=remediation,
+    )
+
+
+def str_list_prop(description: str, default: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}, "default": list(default or []), "description": description}
+
+
+def kind_of(type_token: str) -> str | None:
+    """``kubernetes:apps/v1:Deployment`` -> ``Deployment``; None for non-Kubernetes types."""
+    parts = type_token.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes":
+        return None
+    return parts[2]

@@ -1,0 +1,214 @@
+"""Container image policies: pinned by digest, from allowed registries, signed (cosign)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import ResourceValidationPolicy
+
+from ._base import Resource, resource_policy, str_list_prop
+from ._values import UNKNOWN, get, str_list
+from .cosign import VERIFIER
+from .k8s import containers, describe, has_unknown_container_list, pod_spec
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DOCKER_HUB = "docker.io"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A parsed image reference. ``repository`` is ``registry/path`` (Docker Hub normalized)."""
+
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def pinned(self) -> bool:
+        return self.digest is not None and DIGEST_RE.match(self.digest) is not None
+
+    @property
+    def by_digest(self) -> str:
+        """``registry/path@sha256:…``: what cosign verifies (a tag next to a digest is ignored)."""
+        return f"{self.repository}@{self.digest}"
+
+
+def parse_image(image: str) -> ImageRef:
+    """Parse like the container runtime does: the first path part is a registry when it has a
+    dot or a port or is ``localhost``; otherwise the image lives on Docker Hub."""
+    name, _, digest = image.strip().partition("@")
+    last_slash = name.rfind("/")
+    tag: str | None = None
+    if ":" in name[last_slash + 1 :]:
+        name, _, tag = name.rpartition(":")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first.lower(), rest
+    else:
+        registry, path = _DOCKER_HUB, name if rest else f"library/{name}"
+    if registry in ("index.docker.io", "registry-1.docker.io"):
+        registry = _DOCKER_HUB
+    return ImageRef(registry, f"{registry}/{path}", tag or None, digest or None)
+
+
+def registry_matches(ref: ImageRef, entries: list[str]) -> bool:
+    """An entry is a registry host[:port] (``gitea.example.com``) or a repository prefix
+    (``gitea.example.com/admin``)."""
+    for entry in entries:
+        entry = entry.strip().rstrip("/").lower()
+        if entry and (ref.registry == entry or ref.repository.lower().startswith(entry + "/")):
+            return True
+    return False
+
+
+def _images(resource: Resource) -> list[tuple[str, Any]]:
+    """(where, image) for every container of a workload; image may be UNKNOWN."""
+    spec = pod_spec(resource)
+    what = describe(resource)
+    out: list[tuple[str, Any]] = []
+    if has_unknown_container_list(spec):
+        out.append((f"{what}: containers", UNKNOWN))
+    for c in containers(spec):
+        image = UNKNOWN if c.spec is UNKNOWN else get(c.spec, "image")
+        out.append((f"{what} {c.label}", image))
+    return out
+
+
+# --- container-images-pinned -------------------------------------------------------------------
+
+
+def _pinned(resource: Resource) -> list[str]:
+    out = []
+    for where, image in _images(resource):
+        if image is UNKNOWN:
+            continue  # container-images-signed fails closed on unknown images; no double report
+        if not isinstance(image, str) or not image.strip():
+            out.append(f"{where}: no image set")
+        elif not parse_image(image).pinned:
+            out.append(f"{where}: image {image!r} is not pinned by @sha256:<64 hex> digest")
+    return out
+
+
+PINNED = resource_policy(
+    name="container-images-pinned",
+    description="Every container image of every workload is referenced by an immutable @sha256 digest.",
+    remediation=(
+        "Reference images as registry/repo@sha256:<digest> (a tag may stay in front of the "
+        "digest for readability). Resolve digests at build time, e.g. `crane digest IMAGE:TAG`."
+    ),
+    rule=_pinned,
+)
+
+
+# --- container-images-allowed-registries -------------------------------------------------------
+
+ALLOWED_SCHEMA = {
+    "registries": str_list_prop("Registry hosts (host[:port]) or repository prefixes images may come from."),
+    "exceptions": str_list_prop(
+        "Image repository prefixes allowed although their registry is not listed (system components), "
+        "e.g. docker.io/rancher/ . Matched against the normalized repository (docker.io/library/redis)."
+    ),
+}
+
+
+def _allowed(resource: Resource) -> list[str]:
+    registries = str_list(resource.config.get("registries"))
+    exceptions = [e.lower() for e in str_list(resource.config.get("exceptions"))]
+    out = []
+    for where, image in _images(resource):
+        if image is UNKNOWN or not isinstance(image, str) or not image.strip():
+            continue
+        ref = parse_image(image)
+        if registry_matches(ref, registries):
+            continue
+        if any(ref.repository.lower().startswith(e) for e in exceptions if e):
+            continue
+        out.append(
+            f"{where}: image {image!r} comes from registry {ref.registry!r}, "
+            f"not one of the allowed registries {registries}"
+        )
+    return out
+
+
+ALLOWED_REGISTRIES = resource_policy(
+    name="container-images-allowed-registries",
+    description="Container images come only from the configured registries (plus listed system-image exceptions).",
+    remediation=(
+        "Push the image to an allowed registry (and sign it there), or, for a system component "
+        "that cannot be mirrored, add its repository prefix to `exceptions` in the policy config."
+    ),
+    rule=_allowed,
+    schema=ALLOWED_SCHEMA,
+)
+
+
+# --- container-images-signed -------------------------------------------------------------------
+
+SIGNED_SCHEMA: dict[str, dict[str, Any]] = {
+    "registries": str_list_prop("Images from these registries (host[:port] or repository prefix) must be signed."),
+    "publicKey": {"type": "string", "default": "", "description": "cosign public key (PEM) signatures must verify against."},
+    "plainHttpRegistries": str_list_prop(
+        "Registries reached over plain HTTP (cosign --allow-http-registry); loopback test registries only."
+    ),
+    "ignoreTlog": {
+        "type": "boolean",
+        "default": True,
+        "description": "Pass --insecure-ignore-tlog: images are signed with --tlog-upload=false (private registry, no Rekor).",
+    },
+    "cosignPath": {"type": "string", "default": "", "description": "cosign binary; empty = $COSIGN, PATH, then the tools/cosign.sh cache."},
+    "timeoutSeconds": {"type": "number", "default": 60, "description": "Per-verification timeout."},
+}
+
+
+def _signed(resource: Resource) -> list[str]:
+    cfg = resource.config
+    registries = str_list(cfg.get("registries"))
+    plain_http = str_list(cfg.get("plainHttpRegistries"))
+    out = []
+    for where, image in _images(resource):
+        if image is UNKNOWN:
+            # Fail closed: an image we cannot see cannot be verified.
+            out.append(f"{where}: image is not known yet (computed value), so its signature cannot be verified")
+            continue
+        if not isinstance(image, str) or not image.strip():
+            continue  # container-images-pinned reports a missing image
+        ref = parse_image(image)
+        if not registry_matches(ref, registries):
+            continue
+        if not ref.pinned:
+            out.append(
+                f"{where}: image {image!r} is referenced by tag only; a signature can only be "
+                "verified for an @sha256 digest"
+            )
+            continue
+        result = VERIFIER.verify(
+            ref.by_digest,
+            public_key=str(cfg.get("publicKey") or ""),
+            allow_http=registry_matches(ref, plain_http),
+            ignore_tlog=cfg.get("ignoreTlog") is not False,
+            cosign_path=str(cfg.get("cosignPath") or ""),
+            timeout=float(cfg.get("timeoutSeconds") or 60),
+            registry=ref.registry,
+        )
+        if not result.ok:
+            out.append(f"{where}: signature verification failed for {ref.by_digest}: {result.message}")
+    return out
+
+
+SIGNED: ResourceValidationPolicy = resource_policy(
+    name="container-images-signed",
+    description=(
+        "Images from our registries carry a cosign signature made with the release key "
+        "(cosign verify --key); failures, a missing cosign and unreachable registries fail closed."
+    ),
+    remediation=(
+        "Sign the exact digest with the release key: `cosign sign --key <key> IMAGE@sha256:…` "
+        "(the deploy pipeline does this). Locally: install cosign with tools/cosign.sh and make "
+        "sure the registry is reachable; check `publicKey` in the policy config."
+    ),
+    rule=_signed,
+    schema=SIGNED_SCHEMA,
+)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs the offline validators that tests/test_cloud_init.py runs. Idempotent: on a machine
+# that has them it only checks (well under a second); on a fresh Debian 12 (as root) it installs.
+#   usage: tools/validators.sh            (VENV=path overrides the repo's .venv)
+# Installs / provides:
+#   - cloud-init 22.4.2 (Debian 12 apt): its Python schema API, run under /usr/bin/python3
+#   - shellcheck (Debian 12 apt)
+#   - the cloud-init cloud-config schema of Debian 13 (25.1.x), which flags unknown top-level
+#     keys; extracted to $HONEYDUE_CACHE/cloud-init-schema/ (see tests/test_cloud_init.py)
+#   - check-jsonschema and cryptography in the venv (exact pins)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${VENV:-$repo/.venv}
+cache=${HONEYDUE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/honeydue}
+schema_dir=$cache/cloud-init-schema
+schema=$schema_dir/schema-cloud-config-v1.json
+
+log() { printf 'validators: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Try without `apt-get update` first: on a machine whose lists are current it is seconds faster.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq --no-install-recommends "$@" ||
+    { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "$@"; }
+}
+
+apt_missing=()
+/usr/bin/python3 -c 'import cloudinit.config.schema' 2>/dev/null || apt_missing+=(cloud-init)
+command -v shellcheck >/dev/null || apt_missing+=(shellcheck)
+# trixie-fetch.sh needs the archive keyring that knows Debian 13's signing keys.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || apt_missing+=(debian-archive-keyring)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  log "apt-get install ${apt_missing[*]}"
+  apt_install "${apt_missing[@]}"
+fi
+
+if [ ! -s "$schema" ]; then
+  log "fetching the Debian 13 cloud-init schema"
+  unpack=$(mktemp -d)
+  trap 'rm -rf "$unpack"' EXIT
+  deb=$(as_root env TRIXIE_CACHE="$cache/trixie" "$repo/tools/trixie-fetch.sh" cloud-init "$unpack")
+  mkdir -p "$schema_dir"
+  cp "$unpack/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json" \
+    "$schema.tmp"
+  # The version goes next to the schema (the tests print it); e.g. 25.1.4-1+deb13u1.
+  dpkg-deb -f "$deb" Version >"$schema_dir/VERSION"
+  mv "$schema.tmp" "$schema"
+fi
+
+[ -x "$venv/bin/python" ] || { log "no venv at $venv (create it first)"; exit 1; }
+# One package per pip call: several in one call made pip backtrack into an unbuildable sdist.
+pip_pin() {
+  local module=$1 pin=$2
+  if ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+    log "pip install $pin"
+    "$venv/bin/python" -m pip install -q "$pin"
+  fi
+}
+pip_pin check_jsonschema check-jsonschema==0.39.0
+pip_pin cryptography cryptography==50.0.2
+
+log "ok: cloud-init $(/usr/bin/python3 -c 'import cloudinit.version as v; print(v.version_string())'), shellcheck $(shellcheck --version | awk '/^version:/{print $2}'), schema $(cat "$schema_dir/VERSION") at $schema"
