@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy components policies tools
 
 pytest: $(STAMP) validators
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 test: $(STAMP) validators lint typecheck pytest
 

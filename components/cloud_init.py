@@ -60,6 +60,7 @@ PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades")
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+_PEM_BLOCK_RE = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\n.*?-----END [A-Z0-9 ]+-----\n", re.DOTALL)
 _COMMENT_RE = re.compile(r"^\s*#(?!\s*shellcheck\s)")
 _CA_PATH_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\.(crt|key|pem)$")
 
@@ -86,18 +87,12 @@ class NodeBootstrap:
     private_ip: str  # static private IP of this node
     public_ipv4: str
     public_ipv6: str  # "" when the node has none
-    server_url: (
-        str | None
-    )  # None for the first server; else "https://<first private ip>:6443"
+    server_url: str | None  # None for the first server; else "https://<first private ip>:6443"
     tls_sans: tuple[str, ...]  # API DNS name + every server's IPs
     cluster_cidr: str
     service_cidr: str
-    external_cloud_provider: (
-        bool  # Hetzner CCM replaces K3s's built-in cloud controller
-    )
-    ca_files: tuple[
-        tuple[str, str], ...
-    ]  # (path under K3S_TLS_DIR, PEM); first server only
+    external_cloud_provider: bool  # Hetzner CCM replaces K3s's built-in cloud controller
+    ca_files: tuple[tuple[str, str], ...]  # (path under K3S_TLS_DIR, PEM); first server only
     etcd_snapshot_cron: str
     etcd_snapshot_retention: int
     etcd_s3: EtcdS3 | None
@@ -171,14 +166,12 @@ def render_user_data(node: NodeBootstrap) -> str:
         _file(SECURITY_ONLY_PATH, _read("52unattended-upgrades-security-only"), "0644"),
         _file(SYSCTL_PATH, _read("sysctl-kubelet.conf"), "0644"),
         # Holds the cluster token (and the S3 secret): root only.
-        _file(K3S_CONFIG_PATH, _dump(k3s_config), "0600"),
+        _file(K3S_CONFIG_PATH, _dump(k3s_config, inline_lists=True), "0600"),
         _file(AUDIT_POLICY_PATH, _read_stripped("audit-policy.yaml"), "0600"),
     ]
     # Bring-your-own CA: must be in place before K3s first starts (write_files runs in the
     # init stage, K3s starts in the final stage). K3s copies them to the joiners via etcd.
-    for rel_path, pem in node.ca_files:
-        mode = "0600" if rel_path.endswith(".key") else "0644"
-        write_files.append(_file(f"{K3S_TLS_DIR}/{rel_path}", pem, mode))
+    write_files += _ca_entries(node.ca_files)
     write_files += [
         _file(HARDEN_PATH, _read_stripped("harden.sh"), "0755"),
         _file(BOOTSTRAP_PATH, _read_stripped("k3s-bootstrap.sh"), "0755"),
@@ -229,9 +222,7 @@ def _check(node: NodeBootstrap) -> None:
     if not _VERSION_RE.match(node.k3s_version):
         errors.append(f"k3s_version {node.k3s_version!r} is not like 'v1.34.6+k3s1'")
     if not node.token.startswith("K10") or "::server:" not in node.token:
-        errors.append(
-            "token is not a secure K3s server token (K10<hash>::server:<secret>)"
-        )
+        errors.append("token is not a secure K3s server token (K10<hash>::server:<secret>)")
     for field in ("private_ip", "public_ipv4", "public_ipv6"):
         value = getattr(node, field)
         if field == "public_ipv6" and value == "":
@@ -240,39 +231,81 @@ def _check(node: NodeBootstrap) -> None:
             ipaddress.ip_address(value)
         except ValueError:
             errors.append(f"{field} {value!r} is not an IP address")
-    if node.server_url is not None and not re.match(
-        r"^https://[^/\s]+:\d+$", node.server_url
-    ):
+    if node.server_url is not None and not re.match(r"^https://[^/\s]+:\d+$", node.server_url):
         errors.append(f"server_url {node.server_url!r} is not like https://<ip>:6443")
     if node.server_url is not None and node.ca_files:
         errors.append("ca_files go to the first server only (server_url is None there)")
     for rel_path, pem in node.ca_files:
         parts = rel_path.split("/")
         if not _CA_PATH_RE.match(rel_path) or any(p.startswith(".") for p in parts):
-            errors.append(
-                f"ca_files path {rel_path!r} is not a plain relative .crt/.key path"
-            )
+            errors.append(f"ca_files path {rel_path!r} is not a plain relative .crt/.key path")
         if "-----BEGIN " not in pem:
             errors.append(f"ca_files {rel_path!r} is not PEM")
     if not 1 <= node.ssh_port <= 65535:
         errors.append(f"ssh_port {node.ssh_port} is out of range")
     if not _USER_RE.match(node.admin_user) or node.admin_user == "root":
-        errors.append(
-            f"admin_user {node.admin_user!r} is not a valid non-root user name"
-        )
+        errors.append(f"admin_user {node.admin_user!r} is not a valid non-root user name")
     if not node.ssh_authorized_keys:
         errors.append("ssh_authorized_keys is empty: nobody could log in")
     if node.etcd_snapshot_retention < 1:
         errors.append("etcd_snapshot_retention must be at least 1")
     if errors:
-        raise ValueError(
-            f"invalid NodeBootstrap for {node.hostname!r}: " + "; ".join(errors)
-        )
+        raise ValueError(f"invalid NodeBootstrap for {node.hostname!r}: " + "; ".join(errors))
+
+
+def _ca_entries(ca_files: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """write_files entries for the CA files, each certificate block written once.
+
+    Every *.crt is a bundle ending in the same root certificate; repeated five times it would
+    cost ~3 KiB of the budget. A PEM block found in more than one file is written as an
+    ``append: true`` entry whose content is one shared string object, which the YAML dumper
+    emits once as an anchor and then as aliases. Replaying the entries in order (what
+    cloud-init's write_files does) rebuilds every file byte for byte.
+    """
+    split = {path: _pem_blocks(pem) for path, pem in ca_files}
+    seen: dict[str, int] = {}
+    for blocks in split.values():
+        for block in set(blocks):
+            seen[block] = seen.get(block, 0) + 1
+    shared: dict[str, _Shared] = {}
+    entries: list[dict[str, Any]] = []
+    for rel_path, _ in ca_files:
+        path = f"{K3S_TLS_DIR}/{rel_path}"
+        mode = "0600" if rel_path.endswith(".key") else "0644"
+        chunks: list[str] = []
+        pending = ""
+        for block in split[rel_path]:
+            if seen[block] > 1:
+                if pending:
+                    chunks.append(pending)
+                    pending = ""
+                chunks.append(shared.setdefault(block, _Shared(block)))
+            else:
+                pending += block
+        if pending:
+            chunks.append(pending)
+        for i, chunk in enumerate(chunks):
+            entry = _file(path, chunk, mode)
+            if i:
+                entry["append"] = True
+            entries.append(entry)
+    return entries
+
+
+def _pem_blocks(pem: str) -> list[str]:
+    """The PEM blocks of a bundle, or the whole text if it does not split losslessly."""
+    blocks = _PEM_BLOCK_RE.findall(pem)
+    return blocks if "".join(blocks) == pem else [pem]
 
 
 def _file(path: str, content: str, permissions: str) -> dict[str, Any]:
-    # No "owner": cloud-init's default is root:root, and every byte counts against the budget.
-    return {"path": path, "permissions": permissions, "content": content}
+    # Omitted when they are cloud-init's defaults (owner root:root, permissions 0644): the
+    # first server's user_data is close to the budget, and every entry would repeat them.
+    entry: dict[str, Any] = {"path": path}
+    if permissions != "0644":
+        entry["permissions"] = permissions
+    entry["content"] = content
+    return entry
 
 
 def _read(name: str) -> str:
@@ -287,9 +320,7 @@ def _read_stripped(name: str) -> str:
     """
     lines = _read(name).splitlines(keepends=True)
     return "".join(
-        line
-        for i, line in enumerate(lines)
-        if not _COMMENT_RE.match(line) or (i == 0 and line.startswith("#!"))
+        line for i, line in enumerate(lines) if not _COMMENT_RE.match(line) or (i == 0 and line.startswith("#!"))
     )
 
 
@@ -298,8 +329,18 @@ def _template(name: str, values: dict[str, str]) -> str:
     return string.Template(_read(name)).substitute(values)
 
 
+class _Shared(str):
+    """A string the YAML dumper writes once (anchor) and then refers to (alias)."""
+
+    __slots__ = ()
+
+
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that writes multi-line strings (scripts, PEMs) as literal blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        # PyYAML never aliases scalars; _Shared strings are meant to be.
+        return not isinstance(data, _Shared) and bool(super().ignore_aliases(data))
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -308,10 +349,16 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(_Shared, _represent_str)
 
 
-def _dump(data: dict[str, Any]) -> str:
+def _dump(data: dict[str, Any], *, inline_lists: bool = False) -> str:
     # sort_keys=False: the dicts are built in a fixed order, which reads better than sorted.
+    # inline_lists: lists of scalars as [a, b] (default_flow_style=None), nesting in block style.
     return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=None if inline_lists else False,
+        width=4096,
     )

@@ -233,7 +233,8 @@ def _coerce(spec: KeySpec, value: Any, errors: _Collector) -> Any:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            errors.add(spec.name, value, f"must be {spec.type or 'an object'} (not parseable JSON)")
+            expected = {"integer": "an integer", "boolean": "true or false", "array": "a list"}
+            errors.add(spec.name, value, f"must be {expected.get(spec.type or '', 'an object')}")
             return _MISSING
     if spec.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
@@ -264,7 +265,10 @@ def load_config(raw: Mapping[str, Any], schema: Mapping[str, KeySpec] | None = N
     errors = _Collector()
 
     for key in sorted(set(raw) - set(schema)):
-        errors.add(key, raw[key] if not _looks_secret(key) else "[secret]", _suggest(key, schema))
+        # A mistyped secret key still holds a secret: never echo it.
+        close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.6)
+        hidden = _looks_secret(key) or (close and schema[close[0]].secret)
+        errors.add(key, "[hidden]" if hidden else raw[key], _suggest(key, schema))
 
     values: dict[str, Any] = {}
     for name, spec in schema.items():

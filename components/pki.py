@@ -98,8 +98,11 @@ class ClusterPki(pulumi.ComponentResource):
                 allowed_uses=CA_USES,
                 opts=child,
             )
-            # Each *.crt is the CA followed by the root: K3s then hashes the root for the token.
-            bundle = pulumi.Output.concat(cert.cert_pem, root.cert_pem)
+            # server-ca.crt is the CA followed by the root: /cacerts serves it, and for a bundle
+            # K3s hashes the root's DER for the token, so the token survives CA renewal. The other
+            # CAs are only trust anchors (Go trusts any certificate in its pool), so they ship
+            # alone: the root repeated four more times would cost 2.2 KB of the 16 KiB user_data.
+            bundle = pulumi.Output.concat(cert.cert_pem, root.cert_pem) if role == "server-ca" else cert.cert_pem
             intermediates[role] = (ca_key, cert.cert_pem, bundle)
             files.append(bundle.apply(lambda pem, r=role: (ca_file_name(r, "crt"), pem)))
             files.append(ca_key.private_key_pem.apply(lambda pem, r=role: (ca_file_name(r, "key"), pem)))

@@ -39,12 +39,9 @@ GOLDEN_DIR = REPO / "tests" / "golden" / "cloud_init"
 FLAGS_FILE = REPO / "tests" / "data" / "k3s_server_flags.txt"
 TEMPLATES = REPO / "components" / "templates" / "cloud_init"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
-SYSTEM_PYTHON = (
-    "/usr/bin/python3"  # cloud-init's Python API lives in the Debian package
-)
+SYSTEM_PYTHON = "/usr/bin/python3"  # cloud-init's Python API lives in the Debian package
 _CACHE = Path(
-    os.environ.get("HONEYDUE_CACHE")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "honeydue"
+    os.environ.get("HONEYDUE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "honeydue"
 )
 SCHEMA_25 = _CACHE / "cloud-init-schema" / "schema-cloud-config-v1.json"
 MISSING = "missing validator {}: run tools/validators.sh"
@@ -114,11 +111,12 @@ def _fake_pem(kind: str, name: str) -> str:
 @pytest.fixture(scope="module")
 def golden_nodes() -> list[NodeBootstrap]:
     """Stable input for golden files: short fake PEM-shaped strings, fixed token."""
+    root = _fake_pem("CERTIFICATE", "root-ca")
     ca_files: list[tuple[str, str]] = []
-    for name in CA_NAMES:
-        ca_files.append((f"{name}.crt", _fake_pem("CERTIFICATE", name)))
+    for name in CA_NAMES:  # bundles: intermediate + root, as components/pki.py writes them
+        ca_files.append((f"{name}.crt", _fake_pem("CERTIFICATE", name) + root))
         ca_files.append((f"{name}.key", _fake_pem("EC PRIVATE KEY", name)))
-    ca_files.append(("service.key", _fake_pem("EC PRIVATE KEY", "service")))
+    ca_files.append(("service.key", _fake_pem("RSA PRIVATE KEY", "service")))
     return _nodes("K10" + "ab" * 32 + "::server:" + "5e" * 16, tuple(ca_files))
 
 
@@ -128,10 +126,12 @@ def real_nodes() -> list[NodeBootstrap]:
 
 
 def make_real_nodes() -> list[NodeBootstrap]:
-    """Realistic sizes: ECDSA P-256 CAs as pulumi_tls makes them, the K10<sha256> token."""
+    """Realistic sizes, shaped like components/pki.py makes them: an ECDSA P-256 root, one
+    intermediate per K3s CA role (each *.crt = intermediate + root), an RSA-2048 service.key,
+    and the K10<sha256 of the root DER> token."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -140,49 +140,47 @@ def make_real_nodes() -> list[NodeBootstrap]:
         data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
         encipher_only=False, decipher_only=False,
     )  # fmt: skip
+    pem = serialization.Encoding.PEM
 
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        ).decode()
+    def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+        fmt = serialization.PrivateFormat.TraditionalOpenSSL
+        return key.private_bytes(pem, fmt, serialization.NoEncryption()).decode()
 
-    ca_files: list[tuple[str, str]] = []
-    server_ca_der = b""
-    for name in CA_NAMES:
-        key = ec.generate_private_key(ec.SECP256R1())
+    def ca_cert(
+        cn: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey
+    ) -> x509.Certificate:
         subject = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, f"k3s-{name}@honeydue-prod")]
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "honeydue"),
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            ]
         )
-        cert = (
+        return (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(subject)
+            .issuer_name(issuer or subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(
-                x509.BasicConstraints(ca=True, path_length=None), critical=True
-            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(usage, critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False
-            )
-            .sign(key, hashes.SHA256())
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .sign(signer, hashes.SHA256())
         )
-        if name == "server-ca":
-            server_ca_der = cert.public_bytes(serialization.Encoding.DER)
-        ca_files.append(
-            (f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM).decode())
-        )
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = ca_cert("honeydue-prod-root-ca", root_key, x509.Name([]), root_key)
+    root_pem = root.public_bytes(pem).decode()
+    ca_files: list[tuple[str, str]] = []
+    for name in CA_NAMES:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = ca_cert(f"honeydue-prod-{name.replace('/', '-')}", key, root.subject, root_key)
+        ca_files.append((f"{name}.crt", cert.public_bytes(pem).decode() + root_pem))
         ca_files.append((f"{name}.key", key_pem(key)))
-    ca_files.append(("service.key", key_pem(ec.generate_private_key(ec.SECP256R1()))))
-    token = (
-        f"K10{hashlib.sha256(server_ca_der).hexdigest()}::server:{os.urandom(16).hex()}"
-    )
-    return _nodes(token, tuple(ca_files))
+    ca_files.append(("service.key", key_pem(rsa.generate_private_key(65537, 2048))))
+    root_hash = hashlib.sha256(root.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return _nodes(f"K10{root_hash}::server:{os.urandom(24).hex()}", tuple(ca_files))
 
 
 def _variants(nodes: list[NodeBootstrap]) -> dict[str, NodeBootstrap]:
@@ -207,7 +205,19 @@ def _parse(user_data: str) -> dict[str, Any]:
 
 
 def _files(user_data: str) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f for f in _parse(user_data)["write_files"]}
+    """The files as cloud-init's write_files leaves them: entries replayed in order (append:
+    true appends), permissions defaulting to 0644."""
+    files: dict[str, dict[str, Any]] = {}
+    for entry in _parse(user_data)["write_files"]:
+        assert set(entry) <= {"path", "content", "permissions", "append"}, entry
+        permissions = entry.get("permissions", "0644")
+        if entry.get("append"):
+            assert files[entry["path"]]["permissions"] == permissions, entry["path"]
+            files[entry["path"]]["content"] += entry["content"]
+        else:
+            assert entry["path"] not in files, f"{entry['path']} written twice"
+            files[entry["path"]] = {"content": entry["content"], "permissions": permissions}
+    return files
 
 
 def _k3s_config_written(user_data: str) -> dict[str, Any]:
@@ -221,15 +231,15 @@ def _k3s_config_written(user_data: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- real validators
 
 _CLOUD_INIT_CHECK = """
-import json, sys, yaml
+import json, sys
 from cloudinit import util
 from cloudinit.config.schema import SchemaValidationError, get_schema, validate_cloudconfig_schema
 schema = get_schema()
 out = {}
 for path in sys.argv[1:]:
     with open(path) as f:
-        cfg = yaml.safe_load(f)
-    res = {"error": None, "runcmd": None}
+        cfg = util.load_yaml(f.read())  # cloud-init's own loader
+    res = {"error": None if isinstance(cfg, dict) else "not a YAML mapping", "runcmd": None}
     try:
         validate_cloudconfig_schema(cfg, schema=schema, strict=True, log_details=False)
     except SchemaValidationError as e:
@@ -249,9 +259,7 @@ BROKEN_DOCS = {
 
 
 @pytest.fixture(scope="module")
-def docs_dir(
-    tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, str]
-) -> Path:
+def docs_dir(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, str]) -> Path:
     d = tmp_path_factory.mktemp("cloud-config")
     for name, text in rendered.items():
         (d / f"{name}.yaml").write_text(text)
@@ -329,9 +337,7 @@ def test_cloud_init_25_schema_accepts_every_node(docs_dir: Path) -> None:
     ("doc", "needle"),
     [("bad-type.yaml", "disable_root"), ("bad-key.yaml", "write_file")],
 )
-def test_cloud_init_25_schema_rejects_broken_docs(
-    docs_dir: Path, doc: str, needle: str
-) -> None:
+def test_cloud_init_25_schema_rejects_broken_docs(docs_dir: Path, doc: str, needle: str) -> None:
     proc = _check_jsonschema(docs_dir / "broken" / doc)
     assert proc.returncode != 0
     assert needle in proc.stdout + proc.stderr
@@ -353,9 +359,7 @@ def test_every_script_passes_shellcheck(
 ) -> None:
     unique: dict[str, str] = {}
     for name, text in rendered.items():
-        for label, script in _scripts(
-            text, cloud_init_22[f"{name}.yaml"]["runcmd"]
-        ).items():
+        for label, script in _scripts(text, cloud_init_22[f"{name}.yaml"]["runcmd"]).items():
             unique.setdefault(script, f"{name}-{label.strip('/').replace('/', '_')}")
     assert len(unique) >= 3  # runcmd + 2 scripts at least
     paths = []
@@ -381,9 +385,7 @@ def test_shellcheck_disables_are_explained() -> None:
             if re.match(r"\s*#\s*shellcheck\s+disable=", line):
                 inline_reason = re.search(r"disable=\S+\s+#\s*\S", line)
                 reason_above = i > 0 and lines[i - 1].lstrip().startswith("#")
-                assert inline_reason or reason_above, (
-                    f"{script.name}:{i + 1}: unexplained"
-                )
+                assert inline_reason or reason_above, f"{script.name}:{i + 1}: unexplained"
 
 
 # ------------------------------------------------------------------------------------ golden
@@ -395,9 +397,7 @@ def _golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"{path} missing: UPDATE_GOLDEN=1 pytest {__file__}"
-    assert text == path.read_text(), (
-        f"{name} differs from its golden file (UPDATE_GOLDEN=1 after review)"
-    )
+    assert text == path.read_text(), f"{name} differs from its golden file (UPDATE_GOLDEN=1 after review)"
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["first-server", "second-server"])
@@ -458,14 +458,10 @@ def test_user_data_fits_the_budget(rendered: dict[str, str]) -> None:
 
 
 def test_user_data_over_budget_raises(real_nodes: list[NodeBootstrap]) -> None:
-    keys = tuple(
-        f"ssh-rsa {'A' * 700} key{i}" for i in range(12)
-    )  # ~8.5 KB of extra keys
+    keys = tuple(f"ssh-rsa {'A' * 700} key{i}" for i in range(12))  # ~8.5 KB of extra keys
     with pytest.raises(ValueError, match="budget"):
         render_user_data(replace(real_nodes[0], ssh_authorized_keys=keys))
-    render_user_data(
-        replace(real_nodes[1], ssh_authorized_keys=keys)
-    )  # a joiner has room
+    render_user_data(replace(real_nodes[1], ssh_authorized_keys=keys))  # a joiner has room
 
 
 # --------------------------------------------------------------------------------- semantics
@@ -482,14 +478,32 @@ def test_first_server_inits_the_cluster_and_gets_the_cas(
     tls = {p: f for p, f in files.items() if p.startswith(ci.K3S_TLS_DIR + "/")}
     expected = {f"{ci.K3S_TLS_DIR}/{rel}": pem for rel, pem in first.ca_files}
     assert {p: f["content"] for p, f in tls.items()} == expected
-    assert (
-        f"{ci.K3S_TLS_DIR}/etcd/peer-ca.key" in tls
-        and f"{ci.K3S_TLS_DIR}/service.key" in tls
-    )
+    assert f"{ci.K3S_TLS_DIR}/etcd/peer-ca.key" in tls and f"{ci.K3S_TLS_DIR}/service.key" in tls
     for path, entry in tls.items():
-        assert entry["permissions"] == ("0600" if path.endswith(".key") else "0644"), (
-            path
-        )
+        assert entry["permissions"] == ("0600" if path.endswith(".key") else "0644"), path
+
+
+def test_the_shared_root_certificate_is_written_once(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
+    crt = dict(real_nodes[0].ca_files)["server-ca.crt"]
+    root_body_line = crt.split("-----BEGIN CERTIFICATE-----\n")[2].splitlines()[-2]  # signature
+    assert all(root_body_line in pem for p, pem in real_nodes[0].ca_files if p.endswith(".crt"))
+    assert rendered[real_nodes[0].hostname].count(root_body_line) == 1  # anchor, then aliases
+
+
+@pytest.mark.parametrize(
+    "ca_files",
+    [
+        # a shared block in the middle, one file repeated whole, text outside the PEM blocks
+        (("a.crt", "{x}{r}{y}"), ("b.crt", "{r}"), ("c.crt", "{y}{r}")),
+        (("a.crt", "{x}"), ("a-copy.crt", "{x}"), ("odd.crt", "subject=foo\n{r}")),
+    ],
+)
+def test_ca_files_round_trip_exactly(golden_nodes: list[NodeBootstrap], ca_files: tuple[tuple[str, str], ...]) -> None:
+    pems = {k: _fake_pem("CERTIFICATE", k) for k in ("x", "r", "y")}
+    ca_files = tuple((p, c.format(**pems)) for p, c in ca_files)
+    text = render_user_data(replace(golden_nodes[0], ca_files=ca_files))
+    written = {p: f["content"] for p, f in _files(text).items() if p.startswith(ci.K3S_TLS_DIR)}
+    assert written == {f"{ci.K3S_TLS_DIR}/{p}": c for p, c in ca_files}
 
 
 def test_joiners_point_at_the_first_server_without_cas(
@@ -499,9 +513,7 @@ def test_joiners_point_at_the_first_server_without_cas(
         cfg = _k3s_config_written(rendered[node.hostname])
         assert cfg["server"] == f"https://{PRIVATE_IPS[0]}:6443"
         assert "cluster-init" not in cfg
-        assert not [
-            p for p in _files(rendered[node.hostname]) if p.startswith(ci.K3S_TLS_DIR)
-        ]
+        assert not [p for p in _files(rendered[node.hostname]) if p.startswith(ci.K3S_TLS_DIR)]
 
 
 def test_cluster_wide_values_match_on_every_server(rendered: dict[str, str]) -> None:
@@ -562,9 +574,7 @@ def test_etcd_s3_keys_only_when_configured(real_nodes: list[NodeBootstrap]) -> N
     assert off["etcd-snapshot-retention"] == 28  # local snapshots stay on
 
 
-def test_os_hardening(
-    real_nodes: list[NodeBootstrap], rendered: dict[str, str]
-) -> None:
+def test_os_hardening(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
     node = real_nodes[1]
     doc = _parse(rendered[node.hostname])
     assert doc["disable_root"] is True and doc["ssh_pwauth"] is False
@@ -591,15 +601,9 @@ def test_os_hardening(
     assert 'APT::Periodic::Update-Package-Lists "1";' in auto
     origins = files[ci.SECURITY_ONLY_PATH]["content"]
     assert "#clear Unattended-Upgrade::Allowed-Origins;" in origins
-    assert re.findall(r'^\s*"([^"]+)";', origins, re.MULTILINE) == [
-        "${distro_id}:${distro_codename}-security"
-    ]
+    assert re.findall(r'^\s*"([^"]+)";', origins, re.MULTILINE) == ["${distro_id}:${distro_codename}-security"]
 
-    sysctl = dict(
-        ln.split("=", 1)
-        for ln in files[ci.SYSCTL_PATH]["content"].splitlines()
-        if "=" in ln
-    )
+    sysctl = dict(ln.split("=", 1) for ln in files[ci.SYSCTL_PATH]["content"].splitlines() if "=" in ln)
     assert sysctl == {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1",
                       "kernel.panic": "10", "kernel.panic_on_oops": "1"}  # fmt: skip
 
@@ -614,9 +618,7 @@ def test_audit_policy(rendered: dict[str, str]) -> None:
         for rule in policy["rules"]:
             verbs_ok = verb in rule.get("verbs", [verb])
             resources = rule.get("resources")
-            resource_ok = resources is None or any(
-                r["group"] == "" and "secrets" in r["resources"] for r in resources
-            )
+            resource_ok = resources is None or any(r["group"] == "" and "secrets" in r["resources"] for r in resources)
             if verbs_ok and resource_ok and "nonResourceURLs" not in rule:
                 assert rule["level"] in ("None", "Metadata"), (verb, rule)
                 break
@@ -624,9 +626,7 @@ def test_audit_policy(rendered: dict[str, str]) -> None:
             pytest.fail(f"no audit rule matches {verb} secrets")
 
 
-def test_runcmd_hardens_then_bootstraps_k3s(
-    real_nodes: list[NodeBootstrap], rendered: dict[str, str]
-) -> None:
+def test_runcmd_hardens_then_bootstraps_k3s(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
     node = real_nodes[2]
     doc = _parse(rendered[node.hostname])
     assert doc["runcmd"] == [
@@ -667,9 +667,7 @@ def test_rendering_is_deterministic_and_cwd_independent(
         ({"ca_files": (("../escape.key", "-----BEGIN X-----\n"),)}, "ca_files"),
     ],
 )
-def test_invalid_input_is_rejected(
-    golden_nodes: list[NodeBootstrap], change: dict[str, Any], message: str
-) -> None:
+def test_invalid_input_is_rejected(golden_nodes: list[NodeBootstrap], change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         render_user_data(replace(golden_nodes[0], **change))
 
@@ -733,9 +731,7 @@ def _run_script(
     return proc, log.read_text().splitlines()
 
 
-def _bootstrap(
-    tmp_path: Path, rendered: dict[str, str], **env: str
-) -> tuple[Any, list[str]]:
+def _bootstrap(tmp_path: Path, rendered: dict[str, str], **env: str) -> tuple[Any, list[str]]:
     root = tmp_path / "root"
     (root / "etc/rancher/k3s").mkdir(parents=True)
     (root / "etc/rancher/k3s/config.yaml").write_text("token: x\n")
@@ -755,9 +751,7 @@ def test_bootstrap_waits_for_the_private_ip_then_starts_k3s_without_blocking(
 ) -> None:
     proc, calls = _bootstrap(tmp_path, rendered, STUB_IP_UP_AFTER="3")
     assert proc.returncode == 0, proc.stderr
-    assert [c for c in calls if c.startswith("ip ")] == [
-        f"ip -o addr show to {PRIVATE_IPS[0]}"
-    ] * 3
+    assert [c for c in calls if c.startswith("ip ")] == [f"ip -o addr show to {PRIVATE_IPS[0]}"] * 3
     root = tmp_path / "root"
     rest = [c for c in calls if not c.startswith(("ip ", "sleep "))]
     assert rest == [
@@ -778,21 +772,14 @@ def test_bootstrap_waits_for_the_private_ip_then_starts_k3s_without_blocking(
 def test_bootstrap_gives_up_on_a_missing_private_ip_with_a_clear_error(
     tmp_path: Path, rendered: dict[str, str]
 ) -> None:
-    proc, calls = _bootstrap(
-        tmp_path, rendered, STUB_IP_UP_AFTER="1000", HONEYDUE_IP_WAIT_SECONDS="10"
-    )
+    proc, calls = _bootstrap(tmp_path, rendered, STUB_IP_UP_AFTER="1000", HONEYDUE_IP_WAIT_SECONDS="10")
     assert proc.returncode != 0
-    assert (
-        f"private IP {PRIVATE_IPS[0]} is not configured on any interface after 10s"
-        in proc.stderr
-    )
+    assert f"private IP {PRIVATE_IPS[0]} is not configured on any interface after 10s" in proc.stderr
     assert len([c for c in calls if c.startswith("ip ")]) == 6
     assert not [c for c in calls if c.startswith(("curl", "systemctl", "installer"))]
 
 
-def test_bootstrap_fails_when_the_installer_cannot_be_fetched(
-    tmp_path: Path, rendered: dict[str, str]
-) -> None:
+def test_bootstrap_fails_when_the_installer_cannot_be_fetched(tmp_path: Path, rendered: dict[str, str]) -> None:
     proc, calls = _bootstrap(tmp_path, rendered, STUB_CURL_FAIL="1")
     assert proc.returncode != 0
     assert not [c for c in calls if c.startswith(("systemctl", "installer"))]
@@ -811,9 +798,7 @@ def test_harden_restarts_sshd_and_fail2ban(
     tmp_path: Path, rendered: dict[str, str], env: dict[str, str], restart: list[str]
 ) -> None:
     script = _files(rendered["honeydue-prod-2"])[ci.HARDEN_PATH]["content"]
-    proc, calls = _run_script(
-        tmp_path, script, [], ["install", "sshd", "systemctl"], env
-    )
+    proc, calls = _run_script(tmp_path, script, [], ["install", "sshd", "systemctl"], env)
     assert proc.returncode == 0, proc.stderr
     assert calls == [
         "install -d -m 0755 /run/sshd",
@@ -825,12 +810,8 @@ def test_harden_restarts_sshd_and_fail2ban(
     ]
 
 
-def test_harden_keeps_sshd_running_on_a_bad_config(
-    tmp_path: Path, rendered: dict[str, str]
-) -> None:
+def test_harden_keeps_sshd_running_on_a_bad_config(tmp_path: Path, rendered: dict[str, str]) -> None:
     script = _files(rendered["honeydue-prod-2"])[ci.HARDEN_PATH]["content"]
-    proc, calls = _run_script(
-        tmp_path, script, [], ["install", "sshd", "systemctl"], {"STUB_SSHD_FAIL": "1"}
-    )
+    proc, calls = _run_script(tmp_path, script, [], ["install", "sshd", "systemctl"], {"STUB_SSHD_FAIL": "1"})
     assert proc.returncode != 0
     assert not [c for c in calls if c.startswith("systemctl")]

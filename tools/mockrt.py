@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 import json
 import runpy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,10 +278,15 @@ def _hcloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str,
 
 
 class PlanMocks:
-    """`pulumi.runtime.Mocks` with realistic outputs; `cloudflare_ranges` can be overridden."""
+    """`pulumi.runtime.Mocks` with realistic outputs; `cloudflare_ranges` can be overridden.
 
-    def __init__(self, cloudflare_ranges: Mapping[str, list[str]] | None = None) -> None:
+    `zone_plan` is the legacy id of the Cloudflare zone's plan (free, pro, business, enterprise):
+    the edge adapts its rate-limit expression to it.
+    """
+
+    def __init__(self, cloudflare_ranges: Mapping[str, list[str]] | None = None, zone_plan: str = "free") -> None:
         self.cloudflare_ranges = dict(cloudflare_ranges) if cloudflare_ranges is not None else json.loads(CLOUDFLARE_IPS.read_text())
+        self.zone_plan = zone_plan
         self._ids = 1000
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -323,7 +328,11 @@ class PlanMocks:
             }, []
         if args.token == "cloudflare:index/getZone:getZone":
             name = (args.args.get("filter") or {}).get("name", "example.com")
-            return {"id": "0" * 31 + "1", "zoneId": "0" * 31 + "1", "name": name, "filter": args.args.get("filter")}, []
+            plan = {"id": "0" * 31 + "2", "name": f"{self.zone_plan.title()} Website", "legacyId": self.zone_plan,
+                    "isSubscribed": True, "canSubscribe": False, "currency": "USD", "frequency": "monthly",
+                    "price": 0, "externallyManaged": False, "legacyDiscount": False}
+            return {"id": "0" * 31 + "1", "zoneId": "0" * 31 + "1", "name": name, "filter": args.args.get("filter"),
+                    "plan": plan}, []
         return {}, []
 
 
@@ -403,13 +412,6 @@ def _recording_monitor(mocks: PlanMocks, result: PlanResult) -> Any:
                 )
             return response
 
-        def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
-            if request.urn.endswith("::" + "pulumi:pulumi:Stack" + "::" + request.urn.rsplit("::", 1)[-1]) or (
-                "pulumi:pulumi:Stack" in request.urn
-            ):
-                result.outputs.update(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
-            return super().RegisterResourceOutputs(request)
-
     return RecordingMonitor(mocks)
 
 
@@ -429,6 +431,21 @@ def run_program(
     result = PlanResult(stack=stack)
 
     def run() -> None:
+        import asyncio
+
+        # A fresh event loop per run: tasks left pending by a failed run must not fail the next.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            _run()
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    def _run() -> None:
         import pulumi
         from pulumi.runtime.stack import run_pulumi_func
         from pulumi.runtime.sync_await import _sync_await
@@ -438,6 +455,14 @@ def run_program(
         monitor = _recording_monitor(mocks, result)
         pulumi.runtime.set_mocks(mocks, project="honeydue", stack=stack, preview=False, monitor=monitor)
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        # Under mocks the root stack registers its (empty) outputs before the program runs, so
+        # `pulumi.export`ed values are read back from the stack object and resolved here.
+        stack_resource = pulumi.runtime.settings.get_root_resource()
+        for key, value in getattr(stack_resource, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            resolved = _sync_await(output.future(with_unknowns=True))
+            secret = _sync_await(output.is_secret())
+            result.outputs[key] = {SIG_KEY: SECRET_SIG, "value": resolved} if secret else resolved
 
     contextvars.Context().run(run)
     result.calls = mocks.calls
@@ -465,4 +490,31 @@ def is_kubernetes_object(typ: str) -> bool:
     return typ.startswith("kubernetes:") and not typ.startswith(("kubernetes:helm.sh", "kubernetes:index/provider", "pulumi:providers:"))
 
 
-Writer = Callable[[Path, str], None]
+
+def run_program_isolated(
+    stack: str, raw: Mapping[str, Any] | None = None, mocks: PlanMocks | None = None
+) -> PlanResult:
+    """`run_program` in a forked child: for runs expected to fail.
+
+    A failed run can leave RPC work behind inside the SDK that surfaces in the next run of the
+    same process; a fork keeps the parent clean. The child's exception comes back as a
+    RuntimeError carrying its message.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+
+    def target() -> None:
+        try:
+            child.send(("ok", run_program(stack, raw, mocks)))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            child.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    process = ctx.Process(target=target)
+    process.start()
+    status, payload = parent.recv()
+    process.join()
+    if status == "error":
+        raise RuntimeError(payload)
+    return payload  # type: ignore[no-any-return]

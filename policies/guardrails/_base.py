@@ -17,6 +17,8 @@ from pulumi_policy import (
 
 from ._values import plain
 
+# A policy's config schema: property name -> JSON-schema fragment (with a "default").
+Schema = dict[str, dict[str, Any]]
 # A rule: plain inputs + effective config -> messages. Rules never see the engine's proxies.
 ResourceRule = Callable[["Resource"], list[str]]
 StackRule = Callable[[list["Resource"], dict[str, Any]], list[tuple[str, str | None]]]
@@ -44,7 +46,7 @@ class Resource:
         self.ignore_changes = list(ignore_changes or [])
 
 
-def effective_config(schema: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+def effective_config(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     """Schema defaults overlaid with the given config (the CLI applies defaults; tests need not)."""
     out = {key: prop.get("default") for key, prop in schema.items()}
     out.update({k: plain(v) for k, v in given.items() if k != "enforcementLevel"})
@@ -57,11 +59,11 @@ def resource_policy(
     description: str,
     remediation: str,
     rule: ResourceRule,
-    schema: Mapping[str, Mapping[str, Any]] | None = None,
+    schema: Schema | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
 ) -> ResourceValidationPolicy:
     """A ResourceValidationPolicy whose validate converts inputs once and calls ``rule``."""
-    schema = dict(schema or {})
+    schema = {k: dict(v) for k, v in (schema or {}).items()}
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         opts = args.opts
@@ -93,17 +95,15 @@ def stack_policy(
     description: str,
     remediation: str,
     rule: StackRule,
-    schema: Mapping[str, Mapping[str, Any]] | None = None,
+    schema: Schema | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
 ) -> StackValidationPolicy:
     """A StackValidationPolicy over plain resources; ``rule`` returns (message, urn) pairs."""
-    schema = dict(schema or {})
+    schema = {k: dict(v) for k, v in (schema or {}).items()}
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         config = effective_config(schema, args.get_config())
-        resources = [
-            Resource(r.resource_type, r.name, r.urn, plain(r.props), config) for r in args.resources
-        ]
+        resources = [Resource(r.resource_type, r.name, r.urn, plain(r.props), config) for r in args.resources]
         for message, urn in rule(resources, config):
             report(message, urn)
 

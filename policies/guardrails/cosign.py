@@ -112,9 +112,7 @@ class CosignVerifier:
             cmd.append(image)
             env = {**os.environ, "HOME": os.environ.get("HOME", tmp)}
             try:
-                proc = subprocess.run(
-                    cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-                )
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
             except subprocess.TimeoutExpired:
                 return Result(False, f"cosign verify timed out after {timeout:g}s (registry unreachable?)")
             except OSError as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ._base import Resource, resource_policy, str_list_prop
-from ._values import UNKNOWN, as_int, get, items, str_list
+from ._base import Resource, Schema, resource_policy, str_list_prop
+from ._values import UNKNOWN, as_int, items, str_list
 
 FIREWALL_TYPE = "hcloud:index/firewall:Firewall"
 _PORTED = ("tcp", "udp")
@@ -55,7 +55,7 @@ def _rule_label(i: int, rule: dict[str, Any]) -> str:
 
 # --- firewall-no-world-admin-ports ------------------------------------------------------------
 
-ADMIN_SCHEMA = {
+ADMIN_SCHEMA: Schema = {
     "sshPort": {"type": "integer", "default": 22, "description": "The nodes' SSH port (named in messages)."},
     "worldOpenPorts": {
         "type": "array",
@@ -73,11 +73,13 @@ def _admin(resource: Resource) -> list[str]:
     named = [("SSH", ssh, ssh), ("Kubernetes API", 6443, 6443), ("etcd", 2379, 2380), ("kubelet", 10250, 10250)]
     out = []
     for i, rule, (lo, hi) in inbound_port_rules(resource):
-        world = [s for s in items(rule.get("sourceIps")) if isinstance(s, str) and (n := network(s)) and n.prefixlen == 0]
+        world = [
+            s for s in items(rule.get("sourceIps")) if isinstance(s, str) and (n := network(s)) and n.prefixlen == 0
+        ]
         if not world:
             continue
         hits = [f"{label} {a}" + (f"-{b}" if b != a else "") for label, a, b in named if a <= hi and lo <= b]
-        other = any(p not in open_ok for p in range(lo, hi + 1))
+        other = hi - lo + 1 > sum(1 for p in open_ok if lo <= p <= hi)  # a port outside open_ok
         if hits or other:
             what = ", ".join(hits) if hits else f"ports {lo}-{hi}" if hi != lo else f"port {lo}"
             out.append(f"{_rule_label(i, rule)} opens {what} to {', '.join(world)}")
@@ -87,8 +89,7 @@ def _admin(resource: Resource) -> list[str]:
 NO_WORLD_ADMIN = resource_policy(
     name="firewall-no-world-admin-ports",
     description=(
-        "No Hetzner firewall rule admits SSH, 6443, 2379-2380, 10250 (or any port but 80/443) "
-        "from 0.0.0.0/0 or ::/0."
+        "No Hetzner firewall rule admits SSH, 6443, 2379-2380, 10250 (or any port but 80/443) from 0.0.0.0/0 or ::/0."
     ),
     remediation=(
         "Restrict the rule's source_ips to the admin CIDRs (stack config); cluster-internal ports "
@@ -101,7 +102,7 @@ NO_WORLD_ADMIN = resource_policy(
 
 # --- firewall-web-from-cloudflare-only --------------------------------------------------------
 
-WEB_SCHEMA = {
+WEB_SCHEMA: Schema = {
     "cloudflareCidrs": str_list_prop("Cloudflare's published ranges (https://www.cloudflare.com/ips-v4 and ips-v6)."),
     "webPorts": {
         "type": "array",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
-from ._base import Resource, resource_policy, str_list_prop
+from ._base import Resource, Schema, resource_policy, str_list_prop
 from ._values import UNKNOWN, get, str_list
 from .cosign import VERIFIER
 from .k8s import containers, describe, has_unknown_container_list, pod_spec
@@ -55,11 +55,12 @@ def parse_image(image: str) -> ImageRef:
 
 
 def registry_matches(ref: ImageRef, entries: list[str]) -> bool:
-    """An entry is a registry host[:port] (``gitea.example.com``) or a repository prefix
-    (``gitea.example.com/admin``)."""
+    """An entry is a registry host[:port] (``gitea.example.com``), a repository
+    (``docker.io/library/redis``) or a repository prefix (``docker.io/rancher/``)."""
+    repository = ref.repository.lower()
     for entry in entries:
         entry = entry.strip().rstrip("/").lower()
-        if entry and (ref.registry == entry or ref.repository.lower().startswith(entry + "/")):
+        if entry and (ref.registry == entry or repository == entry or repository.startswith(entry + "/")):
             return True
     return False
 
@@ -105,26 +106,24 @@ PINNED = resource_policy(
 
 # --- container-images-allowed-registries -------------------------------------------------------
 
-ALLOWED_SCHEMA = {
+ALLOWED_SCHEMA: Schema = {
     "registries": str_list_prop("Registry hosts (host[:port]) or repository prefixes images may come from."),
     "exceptions": str_list_prop(
-        "Image repository prefixes allowed although their registry is not listed (system components), "
-        "e.g. docker.io/rancher/ . Matched against the normalized repository (docker.io/library/redis)."
+        "Repositories (docker.io/library/redis) or repository prefixes (docker.io/rancher/) allowed although "
+        "their registry is not listed: system components. Docker Hub names are normalized first."
     ),
 }
 
 
 def _allowed(resource: Resource) -> list[str]:
     registries = str_list(resource.config.get("registries"))
-    exceptions = [e.lower() for e in str_list(resource.config.get("exceptions"))]
+    exceptions = str_list(resource.config.get("exceptions"))
     out = []
     for where, image in _images(resource):
         if image is UNKNOWN or not isinstance(image, str) or not image.strip():
             continue
         ref = parse_image(image)
-        if registry_matches(ref, registries):
-            continue
-        if any(ref.repository.lower().startswith(e) for e in exceptions if e):
+        if registry_matches(ref, registries) or registry_matches(ref, exceptions):
             continue
         out.append(
             f"{where}: image {image!r} comes from registry {ref.registry!r}, "
@@ -147,9 +146,13 @@ ALLOWED_REGISTRIES = resource_policy(
 
 # --- container-images-signed -------------------------------------------------------------------
 
-SIGNED_SCHEMA: dict[str, dict[str, Any]] = {
+SIGNED_SCHEMA: Schema = {
     "registries": str_list_prop("Images from these registries (host[:port] or repository prefix) must be signed."),
-    "publicKey": {"type": "string", "default": "", "description": "cosign public key (PEM) signatures must verify against."},
+    "publicKey": {
+        "type": "string",
+        "default": "",
+        "description": "cosign public key (PEM) signatures must verify against.",
+    },
     "plainHttpRegistries": str_list_prop(
         "Registries reached over plain HTTP (cosign --allow-http-registry); loopback test registries only."
     ),
@@ -158,7 +161,11 @@ SIGNED_SCHEMA: dict[str, dict[str, Any]] = {
         "default": True,
         "description": "Pass --insecure-ignore-tlog: images are signed with --tlog-upload=false (private registry, no Rekor).",
     },
-    "cosignPath": {"type": "string", "default": "", "description": "cosign binary; empty = $COSIGN, PATH, then the tools/cosign.sh cache."},
+    "cosignPath": {
+        "type": "string",
+        "default": "",
+        "description": "cosign binary; empty = $COSIGN, PATH, then the tools/cosign.sh cache.",
+    },
     "timeoutSeconds": {"type": "number", "default": 60, "description": "Per-verification timeout."},
 }
 

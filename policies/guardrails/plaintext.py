@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -12,8 +13,21 @@ from .k8s import containers, describe, pod_spec
 # Words that make a key name look like it holds a secret. "key" counts only as the last word
 # (API_KEY, stripeKey) so that KEY_PREFIX or keyspace names do not trip it.
 _SECRET_WORDS = frozenset(
-    {"password", "passwd", "pwd", "passphrase", "secret", "token", "dsn", "credential", "credentials",
-     "apikey", "privatekey", "secretkey", "accesskey"}
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "token",
+        "dsn",
+        "credential",
+        "credentials",
+        "apikey",
+        "privatekey",
+        "secretkey",
+        "accesskey",
+    }
 )
 _WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # scheme://user:password@host: credentials inside a URL, whatever the key is called.
@@ -25,7 +39,7 @@ def key_looks_secret(key: str) -> bool:
     words = [w.lower() for w in _WORD_RE.findall(key)]
     if not words:
         return False
-    joined = {a + b for a, b in zip(words, words[1:], strict=False)}
+    joined = {a + b for a, b in itertools.pairwise(words)}
     if _SECRET_WORDS.intersection(words) or _SECRET_WORDS.intersection(joined):
         return True
     return words[-1] == "key" and "public" not in words

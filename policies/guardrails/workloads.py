@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Resource, resource_policy, str_list_prop
+from ._base import Resource, Schema, resource_policy, str_list_prop
 from ._values import UNKNOWN, get, items, str_list
 from .k8s import RUN_TO_COMPLETION, Container, containers, describe, pod_spec, workload_kind
 
-SCHEMA = {
+SCHEMA: Schema = {
     "hostNetworkAllowed": str_list_prop(
         "Workloads allowed to use hostNetwork, as namespace/name (or a bare name): Traefik binds 80/443 on the nodes.",
         ["kube-system/traefik"],
     ),
-    "allowedCapabilities": str_list_prop("Capabilities a container may add back after dropping ALL.", ["NET_BIND_SERVICE"]),
+    "allowedCapabilities": str_list_prop(
+        "Capabilities a container may add back after dropping ALL.", ["NET_BIND_SERVICE"]
+    ),
     "requiredRequests": str_list_prop("Resource requests every container sets.", ["cpu", "memory"]),
     "requiredLimits": str_list_prop(
         "Resource limits every container sets (no CPU limit by default: it throttles without protecting neighbours).",

@@ -51,7 +51,7 @@ curl -fsSL --retry 10 --retry-delay 5 --retry-all-errors --connect-timeout 10 \
   -o "$installer" "https://raw.githubusercontent.com/k3s-io/k3s/${k3s_version}/install.sh"
 
 # SKIP_START: on a joiner whose first server is not up yet the installer's own start fails.
-INSTALL_K3S_VERSION="$k3s_version" INSTALL_K3S_EXEC=server \
+INSTALL_K3S_VERSION="$k3s_version" INSTALL_K3S_EXEC=server INSTALL_K3S_SKIP_START=true \
   sh "$installer"
 
 systemctl enable k3s && systemctl start --no-block k3s

@@ -1,0 +1,30 @@
+"""The policy list, in the order reports print them."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from . import cloudflare, firewall, helm, images, netpol, plaintext, servers, workloads
+
+PACK_NAME = "honeydue-guardrails"
+
+POLICIES: list[Policy] = [
+    images.SIGNED,
+    images.PINNED,
+    images.ALLOWED_REGISTRIES,
+    workloads.HARDENED,
+    firewall.NO_WORLD_ADMIN,
+    firewall.WEB_FROM_CLOUDFLARE,
+    servers.GUARDED,
+    cloudflare.SSL_STRICT,
+    cloudflare.HTTPS_ONLY,
+    cloudflare.DNS_PROXIED,
+    plaintext.PLAINTEXT,
+    netpol.DEFAULT_DENY,
+    netpol.METADATA,
+    helm.CHARTS_PINNED,
+    servers.USER_DATA_SIZE,
+    servers.USER_DATA_SIZE_WARNING,
+]
+
+SIGNATURE_POLICY = images.SIGNED.name

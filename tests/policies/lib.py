@@ -1,0 +1,238 @@
+"""Builders of compliant resources (resources.json shape) and direct policy calls."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+
+from policies.guardrails import POLICIES
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = {p.name: p for p in POLICIES}
+DIGEST = "sha256:" + "ab" * 32
+API_IMAGE = f"gitea.treytartt.com/admin/honeydue-api@{DIGEST}"
+CLOUDFLARE = json.loads((ROOT / "policies" / "config.prod.json").read_text())["firewall-web-from-cloudflare-only"][
+    "cloudflareCidrs"
+]
+
+
+UNSIGNED = "sha256:" + "00" * 32  # the stand-in cosign says "no signatures found" for this digest
+
+
+def make_fake_cosign(directory: Path) -> tuple[Path, Path]:
+    """A cosign stand-in: logs its argv; 'no signatures' for UNSIGNED; DNS failure for unreach.example."""
+    log = directory / "calls.log"
+    script = directory / "cosign"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{log}"\n'
+        'case "$*" in\n'
+        f"  *{UNSIGNED}*) echo 'WARNING: Skipping tlog verification' >&2; echo 'Error: no signatures found' >&2; exit 10;;\n"
+        "  *unreach.example*) echo 'Error: Get \"https://unreach.example/v2/\": dial tcp: lookup unreach.example: no such host' >&2; exit 1;;\n"
+        "esac\nexit 0\n"
+    )
+    script.chmod(0o755)
+    return script, log
+
+
+def urn(type_: str, name: str) -> str:
+    return f"urn:pulumi:prod::honeydue::{type_}::{name}"
+
+
+def resource(type_: str, name: str, inputs: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "name": name,
+        "urn": urn(type_, name),
+        "parent": None,
+        "dependencies": [],
+        "options": {"protect": False, "ignoreChanges": [], **options},
+        "inputs": inputs,
+    }
+
+
+def container(name: str = "api", image: str = API_IMAGE, probes: bool = True) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+    }
+    if probes:
+        c["livenessProbe"] = {"httpGet": {"path": "/health", "port": 8000}}
+        c["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8000}}
+    return c
+
+
+def pod_spec(**extra: Any) -> dict[str, Any]:
+    return {"securityContext": {"runAsNonRoot": True}, "containers": [container()], **extra}
+
+
+def deployment(name: str = "api", namespace: str = "honeydue", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return resource(
+        "kubernetes:apps/v1:Deployment",
+        name,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": name}}, "spec": spec or pod_spec()}},
+        },
+    )
+
+
+def cronjob(name: str = "backup", namespace: str = "honeydue") -> dict[str, Any]:
+    spec = pod_spec(containers=[container("backup", probes=False)], restartPolicy="OnFailure")
+    return resource(
+        "kubernetes:batch/v1:CronJob",
+        name,
+        {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}},
+        },
+    )
+
+
+def pod(name: str = "debug", namespace: str = "honeydue") -> dict[str, Any]:
+    return resource("kubernetes:core/v1:Pod", name, {"metadata": {"name": name, "namespace": namespace}, "spec": pod_spec()})
+
+
+def server(name: str = "k3s-1", user_data: str = "#cloud-config\n{}\n") -> dict[str, Any]:
+    return resource(
+        "hcloud:index/server:Server",
+        name,
+        {
+            "name": name,
+            "serverType": "cx33",
+            "image": "ubuntu-24.04",
+            "location": "fsn1",
+            "userData": user_data,
+            "firewallIds": [1],
+            "networks": [{"networkId": 1, "ip": "10.0.1.11"}],
+            "deleteProtection": True,
+            "rebuildProtection": True,
+        },
+        protect=True,
+        ignoreChanges=["userData", "image", "sshKeys"],
+    )
+
+
+def firewall(rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    default = [
+        {"direction": "in", "protocol": "tcp", "port": "443", "sourceIps": list(CLOUDFLARE)},
+        {"direction": "in", "protocol": "tcp", "port": "80", "sourceIps": list(CLOUDFLARE)},
+        {"direction": "in", "protocol": "tcp", "port": "2222", "sourceIps": ["198.51.100.7/32"]},
+        {"direction": "in", "protocol": "tcp", "port": "6443", "sourceIps": ["198.51.100.7/32", "2001:db8:1234::/48"]},
+        {"direction": "in", "protocol": "icmp", "sourceIps": ["0.0.0.0/0", "::/0"]},
+    ]
+    return resource("hcloud:index/firewall:Firewall", "fw", {"name": "fw", "rules": default if rules is None else rules})
+
+
+def zone_setting(setting: str, value: Any) -> dict[str, Any]:
+    return resource("cloudflare:index/zoneSetting:ZoneSetting", setting, {"zoneId": "z", "settingId": setting, "value": value})
+
+
+def dns(name: str = "api.myhoneydue.com", type_: str = "A", proxied: Any = True) -> dict[str, Any]:
+    return resource(
+        "cloudflare:index/dnsRecord:DnsRecord",
+        name,
+        {"zoneId": "z", "name": name, "type": type_, "content": "203.0.113.10", "proxied": proxied, "ttl": 1},
+    )
+
+
+def netpol(name: str, namespace: str = "honeydue", spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return resource(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        name,
+        {"metadata": {"name": name, "namespace": namespace}, "spec": spec},
+    )
+
+
+def default_deny(namespace: str = "honeydue") -> dict[str, Any]:
+    return netpol("default-deny", namespace, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+
+
+def internet_egress(excepts: list[str] | None = None) -> dict[str, Any]:
+    block = {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "10.0.0.0/8"] if excepts is None else excepts}
+    return netpol(
+        "api-egress",
+        spec={
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": block}], "ports": [{"protocol": "TCP", "port": 443}]},
+                {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]},
+            ],
+        },
+    )
+
+
+def release(chart: str = "hcloud-cloud-controller-manager", version: Any = "1.26.0") -> dict[str, Any]:
+    return resource(
+        "kubernetes:helm.sh/v3:Release",
+        chart,
+        {"chart": chart, "version": version, "namespace": "kube-system", "repositoryOpts": {"repo": "https://charts.hetzner.cloud"}},
+    )
+
+
+def config_map(data: dict[str, Any]) -> dict[str, Any]:
+    return resource("kubernetes:core/v1:ConfigMap", "api-config", {"metadata": {"name": "api-config", "namespace": "honeydue"}, "data": data})
+
+
+def args_for(r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> ResourceValidationArgs:
+    o = r.get("options", {})
+    opts = PolicyResourceOptions(
+        bool(o.get("protect")), list(o.get("ignoreChanges", [])), None, [], PolicyCustomTimeouts(0, 0, 0), [], None
+    )
+    return ResourceValidationArgs(r["type"], r["inputs"] if props is None else props, r["urn"], r["name"], opts, None, config or {})
+
+
+def check(policy: str, r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> list[str]:
+    """Call the policy object's own validate() the way the engine does; return its messages."""
+    messages: list[str] = []
+    POLICY[policy].validate(args_for(r, config, props), lambda m, u=None: messages.append(m))  # type: ignore[attr-defined]
+    return messages
+
+
+def check_stack(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | None = None) -> list[tuple[str, str | None]]:
+    opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    stack = [PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, None, [], {}) for r in resources]
+    out: list[tuple[str, str | None]] = []
+    POLICY[policy].validate(StackValidationArgs(stack, config or {}), lambda m, u=None: out.append((m, u)))  # type: ignore[attr-defined]
+    return out
+
+
+def leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a scalar (and to every list/dict) inside ``value``."""
+    out = [path] if path else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += leaf_paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += leaf_paths(v, (*path, i))
+    return out
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    value = copy.deepcopy(value)
+    target = value
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return value

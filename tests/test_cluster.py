@@ -1,0 +1,221 @@
+"""The Hetzner K3s cluster in the mock runtime: servers, firewall, PKI, token, kubeconfig."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.config import ConfigError, load_config
+from components.firewall import CloudflareRangesError, firewall_rules, validate_cloudflare_ranges
+from tools import mockrt
+
+SERVER = "hcloud:index/server:Server"
+FIREWALL = "hcloud:index/firewall:Firewall"
+ADMIN_PORTS = {"22", "2222", "6443", "2379", "2380", "10250"}
+WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def user_data(server: mockrt.Registration) -> dict[str, Any]:
+    text = server.inputs["userData"]
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)  # type: ignore[no-any-return]
+
+
+def written(doc: dict[str, Any], path: str) -> str:
+    for f in doc.get("write_files", []):
+        if f["path"] == path:
+            return f["content"]  # type: ignore[no-any-return]
+    raise KeyError(path)
+
+
+def certs(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode())
+
+
+def test_server_counts(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
+    assert len(prod_plan.of_type(SERVER)) == 3
+    assert len(staging_plan.of_type(SERVER)) == 1
+
+
+def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> None:
+    by_urn = prod_plan.by_urn()
+    servers = {r.urn for r in prod_plan.of_type(SERVER)}
+
+    def closure(urn: str, seen: set[str]) -> set[str]:
+        for dep in by_urn[urn].dependencies:
+            if dep not in seen and dep in by_urn:
+                seen.add(dep)
+                closure(dep, seen)
+        return seen
+
+    for urn in servers:
+        assert not (closure(urn, set()) & (servers - {urn})), urn
+
+
+def test_servers_protected_and_never_replaced_by_config(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
+    for server in prod_plan.of_type(SERVER):
+        assert server.options["protect"] is True
+        assert server.inputs["deleteProtection"] is True and server.inputs["rebuildProtection"] is True
+        assert {"userData", "image", "sshKeys"} <= set(server.options["ignoreChanges"])
+    for server in staging_plan.of_type(SERVER):
+        assert server.options["protect"] is False
+        assert {"userData", "image", "sshKeys"} <= set(server.options["ignoreChanges"])
+
+
+def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: mockrt.PlanResult) -> None:
+    ips = [s.inputs["networks"][0]["ip"] for s in prod_plan.of_type(SERVER)]
+    assert ips == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
+    for server in prod_plan.of_type(SERVER):
+        assert server.inputs["firewallIds"] and server.inputs["networks"][0]["networkId"]
+        assert server.inputs["placementGroupId"]  # all three share fsn1: spread group
+
+
+def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.PlanResult) -> None:
+    assert not staging_plan.of_type("hcloud:index/placementGroup:PlacementGroup")
+    assert "placementGroupId" not in staging_plan.of_type(SERVER)[0].inputs
+
+
+def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
+    published = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
+    expected = set(published["ipv4"]) | set(published["ipv6"])
+    (firewall,) = prod_plan.of_type(FIREWALL)
+    rules = firewall.inputs["rules"]
+    web = [r for r in rules if r.get("port") in ("80", "443")]
+    assert len(web) == 2
+    assert all(set(r["sourceIps"]) == expected for r in web)
+    assert all(r["direction"] == "in" for r in rules)
+    ports = {r.get("port") for r in rules}
+    assert ports == {"80", "443", "2222", "6443", None}  # None: ICMP
+    assert sum(len(r["sourceIps"]) for r in rules) < 500
+
+
+def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
+    (firewall,) = prod_plan.of_type(FIREWALL)
+    for rule in firewall.inputs["rules"]:
+        if rule.get("port") in ADMIN_PORTS:
+            assert not WORLD & set(rule["sourceIps"])
+
+
+admin_cidr = st.one_of(
+    st.builds(lambda a, p: str(ipaddress.IPv4Network((a, p), strict=False)), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: str(ipaddress.IPv6Network((a, p), strict=False)), st.integers(0, 2**128 - 1), st.integers(0, 128)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cidrs=st.lists(admin_cidr, min_size=1, max_size=6), port=st.integers(1024, 65535))
+def test_property_ssh_and_api_never_world_open(cidrs: list[str], port: int) -> None:
+    """Whatever admin CIDRs are configured, the loader + rule builder never admit the world."""
+    raw = mockrt.stack_config("prod", {"adminCidrs": cidrs, "sshPort": port})
+    try:
+        cfg = load_config(raw)
+    except ConfigError:
+        assert any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs) or port in {2379, 2380, 6443, 10250}
+        return
+    rules = firewall_rules(["173.245.48.0/20"], cfg.admin_cidrs, cfg.ssh_port, True)
+    for rule in rules:
+        if rule.get("port") in {str(cfg.ssh_port), "6443"}:
+            assert not WORLD & set(rule["source_ips"])
+
+
+def test_empty_cloudflare_answer_fails_the_program() -> None:
+    with pytest.raises(Exception, match="no IPv4 ranges"):
+        mockrt.run_program_isolated("staging", mocks=mockrt.PlanMocks(cloudflare_ranges={"ipv4": [], "ipv6": ["2400:cb00::/32"]}))
+
+
+@pytest.mark.parametrize(
+    ("v4", "v6", "message"),
+    [([], [], "no IPv4 ranges"), (["not-a-cidr"], ["2400:cb00::/32"], "malformed IPv4"),
+     (["0.0.0.0/0"], ["2400:cb00::/32"], "implausibly wide"), (["173.245.48.0/20"], None, "no IPv6")],
+)
+def test_cloudflare_answer_validation(v4: list[str], v6: list[str] | None, message: str) -> None:
+    with pytest.raises(CloudflareRangesError, match=message):
+        validate_cloudflare_ranges(v4, v6)
+
+
+def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> None:
+    first, second = (user_data(s) for s in prod_plan.of_type(SERVER)[:2])
+    k3s_first = yaml.safe_load(written(first, "/etc/rancher/k3s/config.yaml"))
+    k3s_second = yaml.safe_load(written(second, "/etc/rancher/k3s/config.yaml"))
+    token = k3s_first["token"]
+    assert token == k3s_second["token"]
+    bundle = certs(written(first, "/var/lib/rancher/k3s/server/tls/server-ca.crt"))
+    assert len(bundle) == 2
+    intermediate, root = bundle
+    # Independent computation: the root is self-signed and signs the server CA.
+    root.verify_directly_issued_by(root)
+    intermediate.verify_directly_issued_by(root)
+    expected = hashlib.sha256(root.public_bytes(serialization.Encoding.DER)).hexdigest()
+    prefix, _, rest = token.partition("::")
+    assert prefix == "K10" + expected
+    user, _, secret = rest.partition(":")
+    assert user == "server" and len(secret) >= 32
+
+
+def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
+    docs = [user_data(s) for s in prod_plan.of_type(SERVER)]
+    tls_paths = [{f["path"] for f in d["write_files"] if f["path"].startswith("/var/lib/rancher/k3s/server/tls/")} for d in docs]
+    expected = {f"/var/lib/rancher/k3s/server/tls/{n}" for n in (
+        "server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt",
+        "request-header-ca.key", "etcd/peer-ca.crt", "etcd/peer-ca.key", "etcd/server-ca.crt", "etcd/server-ca.key",
+        "service.key")}
+    assert tls_paths[0] == expected
+    assert tls_paths[1] == set() and tls_paths[2] == set()
+
+
+def test_joiners_point_at_the_first_private_ip(prod_plan: mockrt.PlanResult) -> None:
+    configs = [yaml.safe_load(written(user_data(s), "/etc/rancher/k3s/config.yaml")) for s in prod_plan.of_type(SERVER)]
+    assert configs[0].get("cluster-init") is True and "server" not in configs[0]
+    assert [c.get("server") for c in configs[1:]] == ["https://10.0.1.11:6443"] * 2
+    sans = set(configs[0]["tls-san"])
+    assert "k8s.myhoneydue.com" in sans and {"10.0.1.11", "10.0.1.12", "10.0.1.13"} <= sans
+
+
+def test_kubeconfig_is_a_secret_admin_client_cert(prod_plan: mockrt.PlanResult) -> None:
+    wrapped = prod_plan.outputs["kubeconfig"]
+    assert isinstance(wrapped, dict) and wrapped.get(mockrt.SIG_KEY) == mockrt.SECRET_SIG
+    doc = yaml.safe_load(mockrt.unwrap(wrapped))
+    assert doc["clusters"][0]["cluster"]["server"] == "https://k8s.myhoneydue.com:6443"
+    user = doc["users"][0]["user"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    # Signed by the client CA the first server receives.
+    client_ca = certs(written(user_data(prod_plan.of_type(SERVER)[0]), "/var/lib/rancher/k3s/server/tls/client-ca.crt"))[0]
+    cert.verify_directly_issued_by(client_ca)
+
+
+def test_private_material_is_secret(prod_plan: mockrt.PlanResult) -> None:
+    for server in prod_plan.of_type(SERVER):
+        assert server.raw_inputs["userData"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
+    ready = prod_plan.of_type("pulumi-python:dynamic:Resource")
+    assert len(ready) == 1
+    assert ready[0].raw_inputs["keyPem"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
+    server_urns = {s.urn for s in prod_plan.of_type(SERVER)}
+    assert server_urns <= set(ready[0].dependencies)
+
+
+def test_user_data_within_budget(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
+    for server in prod_plan.of_type(SERVER) + staging_plan.of_type(SERVER):
+        assert len(server.inputs["userData"].encode()) <= 16 * 1024
+
+
+def test_stack_outputs(prod_plan: mockrt.PlanResult) -> None:
+    out = prod_plan.outputs
+    assert out["serverNames"] == ["honeydue-prod-k3s-1", "honeydue-prod-k3s-2", "honeydue-prod-k3s-3"]
+    assert set(out["publicIpv4"]) == {"k3s-1", "k3s-2", "k3s-3"}
+    assert all(ipaddress.ip_address(v).version == 6 for v in out["publicIpv6"].values())
+    assert out["privateIps"] == {"k3s-1": "10.0.1.11", "k3s-2": "10.0.1.12", "k3s-3": "10.0.1.13"}
+    assert out["apiEndpoint"] == "https://k8s.myhoneydue.com:6443"

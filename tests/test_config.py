@@ -1,0 +1,250 @@
+"""Every config rule: a failing input and the message it gives; the real stacks pass."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.config import (
+    CLUSTER_PORTS,
+    PROJECT_FILE,
+    ConfigError,
+    StackConfig,
+    load_config,
+    project_schema,
+)
+from tools.mockrt import stack_config
+
+
+def raw(stack: str = "prod", **overrides: Any) -> dict[str, Any]:
+    return stack_config(stack, overrides)
+
+
+def problems(stack: str = "prod", **overrides: Any) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw(stack, **overrides))
+    return [str(p) for p in info.value.problems]
+
+
+def one_problem(key: str, stack: str = "prod", **overrides: Any) -> str:
+    """The single problem the override causes; it must name `key`."""
+    found = problems(stack, **overrides)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"honeydue:{key} = "), found
+    return found[0]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_real_stacks_load(stack: str) -> None:
+    cfg = load_config(raw(stack))
+    assert isinstance(cfg, StackConfig)
+    assert cfg.environment == stack
+
+
+def test_prod_and_staging_shapes() -> None:
+    prod, staging = load_config(raw("prod")), load_config(raw("staging"))
+    assert len(prod.servers) == 3 and len(staging.servers) == 1
+    assert [s.private_ip for s in prod.servers] == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
+    assert prod.servers[0].first and not any(s.first for s in prod.servers[1:])
+    assert set(prod.web_hostnames).isdisjoint(staging.web_hostnames)
+    assert prod.manage_zone_settings and not staging.manage_zone_settings
+
+
+def test_engine_strings_are_parsed_like_typed_values() -> None:
+    """The engine passes every value as a string (JSON for non-strings)."""
+    import json
+
+    typed = raw("prod")
+    as_engine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in typed.items()}
+    assert load_config(as_engine) == load_config(typed)
+
+
+def test_defaults_come_from_pulumi_yaml() -> None:
+    cfg = load_config(raw("staging"))
+    doc = yaml.safe_load(PROJECT_FILE.read_text())["config"]
+    assert cfg.server_image == doc["serverImage"]["default"]
+    assert cfg.cluster_cidr == doc["clusterCidr"]["default"]
+    assert cfg.ssh_port == 2222
+
+
+def test_every_key_declared_with_description_and_secrets_flagged() -> None:
+    schema = project_schema()
+    assert all(spec.description for spec in schema.values())
+    secrets = {name for name, spec in schema.items() if spec.secret}
+    assert {"hcloudToken", "cloudflareApiToken", "databaseUrl", "jwtSecret"} <= secrets
+    assert all(schema[name].default is not None for name in secrets if not schema[name].required) is True
+
+
+def test_stack_files_hold_no_secret_in_clear() -> None:
+    schema = project_schema()
+    for stack in ("prod", "staging"):
+        doc = yaml.safe_load(open(PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"))["config"]
+        for key, value in doc.items():
+            name = key.split(":", 1)[1]
+            if schema[name].secret:
+                assert isinstance(value, dict) and "secure" in value, key
+
+
+# --- each rule: the failing input and its message ----------------------------------------------
+
+RULES: list[tuple[str, dict[str, Any], str, str]] = [
+    # (key in message, overrides, stack, fragment of the allowed text)
+    ("servers", {"servers": [{"name": "a", "location": "fsn1"}, {"name": "b", "location": "fsn1"}]}, "prod", "1, 3 or 5"),
+    ("servers[1].name", {"servers": [{"name": "a", "location": "fsn1"}, {"name": "a", "location": "fsn1"}, {"name": "c", "location": "fsn1"}]}, "prod", "duplicate"),
+    ("servers[0].name", {"servers": [{"name": "Bad_Name", "location": "nbg1"}]}, "staging", "DNS label"),
+    ("servers[0].location", {"servers": [{"name": "a", "location": "ash"}]}, "staging", "network zone eu-central"),
+    ("servers[0].zone", {"servers": [{"name": "a", "location": "nbg1", "zone": "x"}]}, "staging", "unknown key"),
+    ("servers[0].privateIp", {"servers": [{"name": "a", "location": "nbg1", "privateIp": "10.9.0.5"}]}, "staging", "usable host"),
+    ("k3sVersion", {"k3sVersion": "1.34.6"}, "prod", "v1.34.6+k3s1"),
+    ("privateNetworkCidr", {"privateNetworkCidr": "100.64.0.0/16", "privateSubnetCidr": "100.64.1.0/24"}, "prod", "RFC1918"),
+    ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.0/15"}, "prod", "/16 to /24"),
+    ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.1/16"}, "prod", "no host bits"),
+    ("privateSubnetCidr", {"privateSubnetCidr": "10.5.1.0/24"}, "prod", "inside privateNetworkCidr"),
+    ("clusterCidr", {"clusterCidr": "10.0.0.0/16"}, "prod", "overlap privateNetworkCidr"),
+    ("serviceCidr", {"serviceCidr": "10.42.128.0/17"}, "prod", "overlap clusterCidr"),
+    ("adminCidrs", {"adminCidrs": []}, "prod", "at least one"),
+    ("adminCidrs[0]", {"adminCidrs": ["0.0.0.0/0"]}, "prod", "allowWorldAdminAccess"),
+    ("adminCidrs[0]", {"adminCidrs": ["::/0"]}, "prod", "allowWorldAdminAccess"),
+    ("adminCidrs[0]", {"adminCidrs": ["198.51.100.7"  + "/33"]}, "prod", "CIDR"),
+    ("sshPort", {"sshPort": 22}, "prod", "not be 22"),
+    ("sshPort", {"sshPort": 6443}, "prod", "port the cluster uses"),
+    ("sshPort", {"sshPort": 70000}, "prod", "1-65535"),
+    ("domain", {"domain": "Not A Domain"}, "prod", "DNS name"),
+    ("apiHostname", {"apiHostname": "api.example.org"}, "prod", "inside the domain"),
+    ("adminHostname", {"adminHostname": "api.myhoneydue.com"}, "prod", "duplicate"),
+    ("extraHostnames[0]", {"extraHostnames": ["bad host.myhoneydue.com"]}, "prod", "DNS name"),
+    ("images.api", {"images": {**raw("prod")["images"], "api": "gitea.treytartt.com/admin/honeydue-api:latest"}}, "prod", "pinned by digest"),
+    ("images.redis", {"images": {**raw("prod")["images"], "redis": "quay.io/x/redis@sha256:" + "a" * 64}}, "prod", "allowedRegistries"),
+    ("images.admin", {"images": {k: v for k, v in raw("prod")["images"].items() if k != "admin"}}, "prod", "required"),
+    ("replicas.worker", {"replicas": {"api": 3, "admin": 2, "worker": 2}}, "prod", "exactly 1"),
+    ("replicas.api", {"replicas": {"api": 0, "admin": 2, "worker": 1}}, "prod", "positive"),
+    ("resources.api.limits.memory", {"resources": {**raw("prod")["resources"], "api": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "0"}}}}, "prod", "positive"),
+    ("resources.api.requests.cpu", {"resources": {**raw("prod")["resources"], "api": {"requests": {"cpu": "2", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}}}}, "prod", "exceed limits"),
+    ("originCaValidityDays", {"originCaValidityDays": 100}, "prod", "7, 30, 90, 365, 730, 1095, 5475"),
+    ("originCaRequestType", {"originCaRequestType": "origin-dsa"}, "prod", "origin-ecc"),
+    ("environment", {"environment": "dev"}, "prod", "prod, staging"),
+    ("networkZone", {"networkZone": "mars-1"}, "prod", "one of"),
+    ("sshPublicKeys[0]", {"sshPublicKeys": ["not-a-key"]}, "prod", "OpenSSH public key"),
+    ("etcdS3.bucket", {"etcdS3": {"endpoint": "s3.example.com", "bucket": "", "folder": "p", "region": "r"}}, "prod", "non-empty"),
+    ("rateLimitPeriodSeconds", {"rateLimitPeriodSeconds": 7}, "prod", "one of"),
+    ("hstsMaxAgeSeconds", {"hstsMaxAgeSeconds": -1}, "prod", "between 0"),
+    ("sshPort", {"sshPort": "twenty"}, "prod", "integer"),
+    ("protect", {"protect": "yes"}, "prod", "true or false"),
+]
+
+
+@pytest.mark.parametrize(("key", "overrides", "stack", "fragment"), RULES, ids=[f"{r[0]}:{r[3]}" for r in RULES])
+def test_rule(key: str, overrides: dict[str, Any], stack: str, fragment: str) -> None:
+    message = one_problem(key, stack, **overrides)
+    assert fragment in message
+
+
+def test_world_admin_access_accepted_with_explicit_override() -> None:
+    cfg = load_config(raw("prod", adminCidrs=["0.0.0.0/0"], allowWorldAdminAccess=True))
+    assert cfg.admin_cidrs == ("0.0.0.0/0",)
+
+
+def test_unknown_key_suggests_the_closest() -> None:
+    message = one_problem("sshPrt", sshPrt=2222)
+    assert "did you mean 'sshPort'" in message
+
+
+def test_missing_secrets_named_together_without_values() -> None:
+    found = problems("prod", hcloudToken=None, cloudflareApiToken=None, jwtSecret=None)
+    assert [p.split(" = ")[0] for p in found] == [
+        "honeydue:hcloudToken", "honeydue:cloudflareApiToken", "honeydue:jwtSecret",
+    ]
+    assert all("pulumi config set --secret" in p for p in found)
+
+
+def test_etcd_s3_secrets_required_only_when_etcd_s3_is_set() -> None:
+    found = problems("prod", etcdS3AccessKey=None)
+    assert len(found) == 1 and "needed because etcdS3 is set" in found[0]
+    load_config(raw("staging", etcdS3AccessKey=None, etcdS3SecretKey=None))
+
+
+def test_required_key_missing() -> None:
+    message = one_problem("domain", domain=None)
+    assert "(missing)" in message and "required" in message
+
+
+def test_all_errors_in_one_raise() -> None:
+    found = problems(
+        "prod", sshPort=22, k3sVersion="latest", originCaValidityDays=3, adminCidrs=["0.0.0.0/0"], hcloudToken=None,
+    )
+    keys = {p.split(" = ")[0] for p in found}
+    assert keys == {
+        "honeydue:sshPort", "honeydue:k3sVersion", "honeydue:originCaValidityDays",
+        "honeydue:adminCidrs[0]", "honeydue:hcloudToken",
+    }
+
+
+def test_secret_values_never_appear_in_messages() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw("prod", sshPort=22, hcloudTokn="super-secret-value"))
+    assert "super-secret-value" not in str(info.value)
+
+
+def test_appending_a_server_keeps_existing_names_and_ips() -> None:
+    three = load_config(raw("prod"))
+    five = load_config(raw("prod", servers=[*raw("prod")["servers"], {"name": "k3s-4", "location": "fsn1"}, {"name": "k3s-5", "location": "fsn1"}]))
+    assert five.servers[:3] == three.servers
+
+
+# --- property-based: CIDR and port rules -------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(port=st.integers(min_value=-10, max_value=70000))
+def test_ssh_port_rule(port: int) -> None:
+    ok = 1 <= port <= 65535 and port != 22 and port not in CLUSTER_PORTS
+    try:
+        load_config(raw("prod", sshPort=port))
+        accepted = True
+    except ConfigError as exc:
+        accepted = False
+        assert all(p.key == "sshPort" for p in exc.problems)
+    assert accepted == ok
+
+
+ipv4_nets = st.builds(
+    lambda addr, prefix: str(ipaddress.IPv4Network((addr, prefix), strict=False)),
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.integers(min_value=0, max_value=32),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cidr=ipv4_nets)
+def test_private_network_rule(cidr: str) -> None:
+    net = ipaddress.IPv4Network(cidr)
+    subnet = str(next(net.subnets(new_prefix=min(net.prefixlen + 1, 32)))) if net.prefixlen < 32 else cidr
+    rfc1918 = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+    expected_ok = any(net.subnet_of(r) for r in rfc1918) and 16 <= net.prefixlen <= 24
+    try:
+        load_config(raw("prod", privateNetworkCidr=cidr, privateSubnetCidr=subnet,
+                        servers=[{"name": "a", "location": "fsn1", "privateIp": str(ipaddress.IPv4Network(subnet).network_address + 2)}],
+                        clusterCidr="172.31.0.0/16" if not net.overlaps(ipaddress.IPv4Network("172.31.0.0/16")) else "192.168.250.0/24",
+                        serviceCidr="172.30.0.0/16" if not net.overlaps(ipaddress.IPv4Network("172.30.0.0/16")) else "192.168.251.0/24"))
+        problems_: list[str] = []
+    except ConfigError as exc:
+        problems_ = [p.key for p in exc.problems]
+    assert ("privateNetworkCidr" not in problems_) == expected_ok, (cidr, problems_)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cidrs=st.lists(st.one_of(ipv4_nets, st.just("::/0"), st.just("2001:db8::/32")), min_size=1, max_size=5))
+def test_admin_cidrs_world_rule(cidrs: list[str]) -> None:
+    world = [c for c in cidrs if ipaddress.ip_network(c).prefixlen == 0]
+    try:
+        load_config(raw("prod", adminCidrs=cidrs))
+        assert not world
+    except ConfigError as exc:
+        assert world
+        assert all(p.key.startswith("adminCidrs[") for p in exc.problems)
+        assert len(exc.problems) == len(world)
