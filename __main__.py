@@ -6,13 +6,13 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
 
+from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
 from components.config import ConfigError, load_config
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.network import PrivateNetwork, PrivateNetworkArgs
 from components.runtime import raw_config
 from components.secrets import read_secrets
-from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
 
 try:
     cfg = load_config(raw_config())
@@ -24,35 +24,72 @@ secrets = read_secrets(cfg)
 hcloud_provider = hcloud.Provider("hcloud", token=secrets.hcloud_token)
 hetzner = pulumi.ResourceOptions(providers=[hcloud_provider])
 
-network = PrivateNetwork("net", PrivateNetworkArgs(
-    environment=cfg.environment, network_cidr=cfg.private_network_cidr, subnet_cidr=cfg.private_subnet_cidr,
-    network_zone=cfg.network_zone, server_locations=tuple(s.location for s in cfg.servers), protect=cfg.protect,
-), hetzner)
+network = PrivateNetwork(
+    "net",
+    PrivateNetworkArgs(
+        environment=cfg.environment,
+        network_cidr=cfg.private_network_cidr,
+        subnet_cidr=cfg.private_subnet_cidr,
+        network_zone=cfg.network_zone,
+        server_locations=tuple(s.location for s in cfg.servers),
+        protect=cfg.protect,
+    ),
+    hetzner,
+)
 
 cloudflare_provider = cloudflare.Provider("cloudflare", api_token=secrets.cloudflare_api_token)
 
-firewall = ClusterFirewall("fw", ClusterFirewallArgs(
-    environment=cfg.environment, admin_cidrs=cfg.admin_cidrs, ssh_port=cfg.ssh_port, allow_icmp=cfg.allow_icmp,
-), pulumi.ResourceOptions(providers=[hcloud_provider, cloudflare_provider]))
-
-cluster = K3sCluster("k3s", K3sClusterArgs(
-    environment=cfg.environment, servers=cfg.servers, server_type=cfg.server_type, server_image=cfg.server_image,
-    kube_api_hostname=cfg.kube_api_hostname,
-    k3s=K3sSettings(
-        version=cfg.k3s_version, cluster_cidr=cfg.cluster_cidr, service_cidr=cfg.service_cidr,
-        external_cloud_provider=cfg.hetzner_ccm, etcd_snapshot_cron=cfg.etcd_snapshot_cron,
-        etcd_snapshot_retention=cfg.etcd_snapshot_retention, etcd_s3=cfg.etcd_s3,
+firewall = ClusterFirewall(
+    "fw",
+    ClusterFirewallArgs(
+        environment=cfg.environment,
+        admin_cidrs=cfg.admin_cidrs,
+        ssh_port=cfg.ssh_port,
+        allow_icmp=cfg.allow_icmp,
     ),
-    network_id=network.network_id, subnet=network.subnet, firewall_id=firewall.firewall_id,
-    placement_group_ids=network.placement_group_ids, ssh_port=cfg.ssh_port, admin_user=cfg.admin_user,
-    ssh_public_keys=cfg.ssh_public_keys, protect=cfg.protect,
-    etcd_s3_access_key=secrets.etcd_s3.access_key if secrets.etcd_s3 else None,
-    etcd_s3_secret_key=secrets.etcd_s3.secret_key if secrets.etcd_s3 else None,
-), hetzner)
+    pulumi.ResourceOptions(providers=[hcloud_provider, cloudflare_provider]),
+)
 
-edge = CloudflareEdge("edge", CloudflareEdgeArgs.from_config(
-    cfg, server_ipv4s=list(cluster.public_ipv4s.values()), server_ipv6s=list(cluster.public_ipv6s.values()),
-), pulumi.ResourceOptions(providers=[cloudflare_provider]))
+cluster = K3sCluster(
+    "k3s",
+    K3sClusterArgs(
+        environment=cfg.environment,
+        servers=cfg.servers,
+        server_type=cfg.server_type,
+        server_image=cfg.server_image,
+        kube_api_hostname=cfg.kube_api_hostname,
+        k3s=K3sSettings(
+            version=cfg.k3s_version,
+            cluster_cidr=cfg.cluster_cidr,
+            service_cidr=cfg.service_cidr,
+            external_cloud_provider=cfg.hetzner_ccm,
+            etcd_snapshot_cron=cfg.etcd_snapshot_cron,
+            etcd_snapshot_retention=cfg.etcd_snapshot_retention,
+            etcd_s3=cfg.etcd_s3,
+        ),
+        network_id=network.network_id,
+        subnet=network.subnet,
+        firewall_id=firewall.firewall_id,
+        placement_group_ids=network.placement_group_ids,
+        ssh_port=cfg.ssh_port,
+        admin_user=cfg.admin_user,
+        ssh_public_keys=cfg.ssh_public_keys,
+        protect=cfg.protect,
+        etcd_s3_access_key=secrets.etcd_s3.access_key if secrets.etcd_s3 else None,
+        etcd_s3_secret_key=secrets.etcd_s3.secret_key if secrets.etcd_s3 else None,
+    ),
+    hetzner,
+)
+
+edge = CloudflareEdge(
+    "edge",
+    CloudflareEdgeArgs.from_config(
+        cfg,
+        server_ipv4s=list(cluster.public_ipv4s.values()),
+        server_ipv6s=list(cluster.public_ipv6s.values()),
+    ),
+    pulumi.ResourceOptions(providers=[cloudflare_provider]),
+)
 
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)

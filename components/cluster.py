@@ -69,7 +69,12 @@ def kubeconfig(cluster: str, server_url: str, ca_pem: str, cert_pem: str, key_pe
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster, "cluster": {"server": server_url, "certificate-authority-data": b64(ca_pem)}}],
-        "users": [{"name": f"{cluster}-admin", "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}],
+        "users": [
+            {
+                "name": f"{cluster}-admin",
+                "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)},
+            }
+        ],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"{cluster}-admin"}}],
         "current-context": cluster,
     }
@@ -93,8 +98,14 @@ def node_bootstrap(
     etcd_s3 = None
     if args.k3s.etcd_s3 is not None and s3_keys is not None:
         t = args.k3s.etcd_s3
-        etcd_s3 = EtcdS3(endpoint=t.endpoint, bucket=t.bucket, folder=t.folder, region=t.region,
-                         access_key=s3_keys[0], secret_key=s3_keys[1])
+        etcd_s3 = EtcdS3(
+            endpoint=t.endpoint,
+            bucket=t.bucket,
+            folder=t.folder,
+            region=t.region,
+            access_key=s3_keys[0],
+            secret_key=s3_keys[1],
+        )
     v4, v6 = public_ips[server.name]
     return NodeBootstrap(
         hostname=server_hostname(args.environment, server),
@@ -139,8 +150,13 @@ class K3sCluster(pulumi.ComponentResource):
         pki = ClusterPki(f"{name}-pki", ClusterPkiArgs(cluster_name=f"honeydue-{args.environment}"), child)
 
         ssh_keys = [
-            hcloud.SshKey(f"{name}-ssh-key-{i}", name=f"honeydue-{args.environment}-{i}", public_key=key,
-                          labels=labels(args.environment, "operator"), opts=child)
+            hcloud.SshKey(
+                f"{name}-ssh-key-{i}",
+                name=f"honeydue-{args.environment}-{i}",
+                public_key=key,
+                labels=labels(args.environment, "operator"),
+                opts=child,
+            )
             for i, key in enumerate(args.ssh_public_keys)
         ]
 
@@ -164,24 +180,25 @@ class K3sCluster(pulumi.ComponentResource):
         self.public_ipv4s = {n: ip.ip_address for n, ip in ipv4.items()}
         self.public_ipv6s = {n: ip.ip_address for n, ip in ipv6.items()}
         self.private_ips = {s.name: s.private_ip for s in args.servers}
-        all_ips = pulumi.Output.from_input(
-            {n: pulumi.Output.all(ipv4[n].ip_address, ipv6[n].ip_address) for n in ipv4}
-        )
+        all_ips = pulumi.Output.from_input({n: pulumi.Output.all(ipv4[n].ip_address, ipv6[n].ip_address) for n in ipv4})
 
         s3_keys: pulumi.Output[Any] = pulumi.Output.from_input(None)
         if args.etcd_s3_access_key is not None and args.etcd_s3_secret_key is not None:
             s3_keys = pulumi.Output.all(args.etcd_s3_access_key, args.etcd_s3_secret_key)
 
+        inputs = pulumi.Output.all(pki.token, all_ips, pki.ca_files, s3_keys)
+
+        def user_data_of(server: Server) -> pulumi.Output[str]:
+            def render(v: list[Any]) -> str:
+                ips = {k: (ip[0], ip[1]) for k, ip in v[1].items()}
+                keys = (v[3][0], v[3][1]) if v[3] else None
+                return render_user_data(node_bootstrap(server, args, v[0], ips, v[2], keys))
+
+            return pulumi.Output.secret(inputs.apply(render))
+
         self.servers = []
         for s in args.servers:
-            user_data = pulumi.Output.secret(
-                pulumi.Output.all(pki.token, all_ips, pki.ca_files, s3_keys).apply(
-                    lambda v, s=s: render_user_data(
-                        node_bootstrap(s, args, v[0], {k: (ip[0], ip[1]) for k, ip in v[1].items()}, v[2],
-                                       tuple(v[3]) if v[3] else None)
-                    )
-                )
-            )
+            user_data = user_data_of(s)
             self.servers.append(
                 hcloud.Server(
                     f"{name}-server-{s.name}",
@@ -191,10 +208,14 @@ class K3sCluster(pulumi.ComponentResource):
                     location=s.location,
                     placement_group_id=args.placement_group_ids.get(s.location),
                     networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip)],
-                    public_nets=[hcloud.ServerPublicNetArgs(
-                        ipv4_enabled=True, ipv4=ipv4[s.name].id.apply(int),
-                        ipv6_enabled=True, ipv6=ipv6[s.name].id.apply(int),
-                    )],
+                    public_nets=[
+                        hcloud.ServerPublicNetArgs(
+                            ipv4_enabled=True,
+                            ipv4=ipv4[s.name].id.apply(int),
+                            ipv6_enabled=True,
+                            ipv6=ipv6[s.name].id.apply(int),
+                        )
+                    ],
                     firewall_ids=[args.firewall_id],
                     ssh_keys=[k.id for k in ssh_keys],
                     user_data=user_data,
@@ -232,8 +253,10 @@ class K3sCluster(pulumi.ComponentResource):
             key_pem=pki.admin_key_pem,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.servers),
         )
-        self.register_outputs({
-            "server_names": self.server_names,
-            "api_endpoint": self.api_endpoint,
-            "kubeconfig": self.kubeconfig,
-        })
+        self.register_outputs(
+            {
+                "server_names": self.server_names,
+                "api_endpoint": self.api_endpoint,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

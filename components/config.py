@@ -308,8 +308,7 @@ def _check_secrets(
             errors.add(
                 name,
                 _MISSING,
-                f"required secret{why}: {spec.description} "
-                f"Set it with `pulumi config set --secret {name} ...`",
+                f"required secret{why}: {spec.description} Set it with `pulumi config set --secret {name} ...`",
             )
 
 
@@ -470,9 +469,7 @@ def _check_private_networks(
     cluster = _parse_network("clusterCidr", v["clusterCidr"], errors)
     service = _parse_network("serviceCidr", v["serviceCidr"], errors)
     if network is not None:
-        if not network.is_private or not any(
-            network.subnet_of(r) for r in _RFC1918
-        ):
+        if not network.is_private or not any(network.subnet_of(r) for r in _RFC1918):
             errors.add("privateNetworkCidr", str(network), "must lie inside RFC1918 (10/8, 172.16/12, 192.168/16)")
         elif not 16 <= network.prefixlen <= 24:
             errors.add("privateNetworkCidr", str(network), "prefix must be /16 to /24")
@@ -553,9 +550,11 @@ def _check_node_ips(
             errors.add(key, server.private_ip, "must be an IPv4 address")
             continue
         # The first hosts of a Hetzner subnet belong to its gateway; the last is broadcast.
-        if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address) or int(ip) - int(
-            subnet.network_address
-        ) < 2:
+        if (
+            ip not in subnet
+            or ip in (subnet.network_address, subnet.broadcast_address)
+            or int(ip) - int(subnet.network_address) < 2
+        ):
             errors.add(key, str(ip), f"must be a usable host of privateSubnetCidr {subnet} (host 2 or above)")
         if str(ip) in seen:
             errors.add(key, str(ip), "duplicate private IP")
@@ -595,7 +594,9 @@ def _check_ssh_port(value: Any, errors: _Collector) -> Any:
     elif value == 22:
         errors.add("sshPort", value, "must not be 22 (scanner noise); pick e.g. 2222")
     elif value in CLUSTER_PORTS:
-        errors.add("sshPort", value, "must not be a port the cluster uses: " + ", ".join(map(str, sorted(CLUSTER_PORTS))))
+        errors.add(
+            "sshPort", value, "must not be a port the cluster uses: " + ", ".join(map(str, sorted(CLUSTER_PORTS)))
+        )
     return value
 
 
@@ -611,7 +612,9 @@ def _check_ssh_keys(value: Any, errors: _Collector) -> tuple[str, ...]:
     if not value:
         errors.add("sshPublicKeys", value, "must list at least one OpenSSH public key")
     for i, item in enumerate(value):
-        if not isinstance(item, str) or not re.match(r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+", item):
+        if not isinstance(item, str) or not re.match(
+            r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+", item
+        ):
             errors.add(f"sshPublicKeys[{i}]", item, "must be an OpenSSH public key (ssh-ed25519 AAAA...)")
     return tuple(value)
 

@@ -8,6 +8,7 @@ per zone, so exactly one stack owns them: the one with `manageZoneSettings: true
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -227,9 +228,8 @@ class CloudflareEdge(pulumi.ComponentResource):
         for spec in record_specs(
             args.web_hostnames, args.kube_api_hostname, list(args.server_ipv4s), args.create_ipv6_records
         ):
-            content = pulumi.Output.from_input(addresses[spec.type][spec.server]).apply(
-                lambda ip, family=spec.type: checked_address(family, ip)
-            )
+            address: pulumi.Output[str] = pulumi.Output.from_input(addresses[spec.type][spec.server])
+            content = address.apply(functools.partial(checked_address, spec.type))
             cloudflare.DnsRecord(
                 f"{name}-dns-{spec.key}",
                 zone_id=self.zone_id,
@@ -284,14 +284,16 @@ class CloudflareEdge(pulumi.ComponentResource):
                 self._rate_limit(name, args, zone, child)
 
         self.urls = {host: f"https://{host}" for host in args.web_hostnames}
-        self.register_outputs({
-            "urls": self.urls,
-            "zone_id": self.zone_id,
-            "origin_cert_pem": self.origin_cert_pem,
-            "origin_key_pem": self.origin_key_pem,
-            "origin_cert_expires_on": self.origin_cert_expires_on,
-            "origin_pull_ca_pem": self.origin_pull_ca_pem,
-        })
+        self.register_outputs(
+            {
+                "urls": self.urls,
+                "zone_id": self.zone_id,
+                "origin_cert_pem": self.origin_cert_pem,
+                "origin_key_pem": self.origin_key_pem,
+                "origin_cert_expires_on": self.origin_cert_expires_on,
+                "origin_pull_ca_pem": self.origin_pull_ca_pem,
+            }
+        )
 
     def _origin_pulls(
         self, name: str, args: CloudflareEdgeArgs, child: pulumi.ResourceOptions
@@ -303,7 +305,7 @@ class CloudflareEdge(pulumi.ComponentResource):
         for a client certificate ignores it); the origin may only *require* it afterwards.
         """
         ca_key = tls.PrivateKey(f"{name}-origin-pull-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-        ca_key_pem = pulumi.Output.secret(ca_key.private_key_pem)
+        ca_key_pem: pulumi.Output[str] = pulumi.Output.secret(ca_key.private_key_pem)
         ca = tls.SelfSignedCert(
             f"{name}-origin-pull-ca",
             private_key_pem=ca_key_pem,
@@ -315,7 +317,7 @@ class CloudflareEdge(pulumi.ComponentResource):
         )
         # RSA for the certificate Cloudflare presents: the key type its AOP docs use throughout.
         client_key = tls.PrivateKey(f"{name}-origin-pull-client-key", algorithm="RSA", rsa_bits=2048, opts=child)
-        client_key_pem = pulumi.Output.secret(client_key.private_key_pem)
+        client_key_pem: pulumi.Output[str] = pulumi.Output.secret(client_key.private_key_pem)
         client_csr = tls.CertRequest(
             f"{name}-origin-pull-client-csr",
             private_key_pem=client_key_pem,
@@ -345,7 +347,7 @@ class CloudflareEdge(pulumi.ComponentResource):
             f"{name}-origin-pulls",
             zone_id=self.zone_id,
             enabled=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[upload]),
         )
         return ca.cert_pem, settings
 

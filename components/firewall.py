@@ -50,19 +50,40 @@ def firewall_rules(
 ) -> list[dict[str, Any]]:
     """The inbound rules, as plain dicts (FirewallRuleArgs keywords); pure, so tests call it."""
     rules: list[dict[str, Any]] = [
-        {"direction": "in", "protocol": "tcp", "port": port, "source_ips": list(cloudflare_cidrs),
-         "description": f"web {port} from Cloudflare only"}
+        {
+            "direction": "in",
+            "protocol": "tcp",
+            "port": port,
+            "source_ips": list(cloudflare_cidrs),
+            "description": f"web {port} from Cloudflare only",
+        }
         for port in WEB_PORTS
     ]
     rules += [
-        {"direction": "in", "protocol": "tcp", "port": str(ssh_port), "source_ips": list(admin_cidrs),
-         "description": "SSH from admin CIDRs"},
-        {"direction": "in", "protocol": "tcp", "port": KUBE_API_PORT, "source_ips": list(admin_cidrs),
-         "description": "Kubernetes API from admin CIDRs"},
+        {
+            "direction": "in",
+            "protocol": "tcp",
+            "port": str(ssh_port),
+            "source_ips": list(admin_cidrs),
+            "description": "SSH from admin CIDRs",
+        },
+        {
+            "direction": "in",
+            "protocol": "tcp",
+            "port": KUBE_API_PORT,
+            "source_ips": list(admin_cidrs),
+            "description": "Kubernetes API from admin CIDRs",
+        },
     ]
     if allow_icmp:
-        rules.append({"direction": "in", "protocol": "icmp", "source_ips": ["0.0.0.0/0", "::/0"],
-                      "description": "ICMP (ping, path MTU discovery)"})
+        rules.append(
+            {
+                "direction": "in",
+                "protocol": "icmp",
+                "source_ips": ["0.0.0.0/0", "::/0"],
+                "description": "ICMP (ping, path MTU discovery)",
+            }
+        )
     effective = sum(len(r["source_ips"]) for r in rules)
     if effective > HETZNER_EFFECTIVE_RULE_LIMIT:
         raise ValueError(f"firewall has {effective} effective rules; Hetzner allows {HETZNER_EFFECTIVE_RULE_LIMIT}")
@@ -91,8 +112,10 @@ class ClusterFirewall(pulumi.ComponentResource):
             lambda r: validate_cloudflare_ranges(r[0], r[1])
         )
         rules = self.cloudflare_cidrs.apply(
-            lambda cidrs: [hcloud.FirewallRuleArgs(**rule) for rule in firewall_rules(
-                cidrs, args.admin_cidrs, args.ssh_port, args.allow_icmp)]
+            lambda cidrs: [
+                hcloud.FirewallRuleArgs(**rule)
+                for rule in firewall_rules(cidrs, args.admin_cidrs, args.ssh_port, args.allow_icmp)
+            ]
         )
         firewall = hcloud.Firewall(
             f"{name}-firewall",

@@ -40,7 +40,7 @@ def wait_ready(url: str, ca_pem: str, cert_pem: str, key_pem: str, timeout: floa
                 with urllib.request.urlopen(url, context=context, timeout=10) as response:
                     body = response.read().decode(errors="replace").strip()
                     if response.status == 200 and body == "ok":
-                        return body
+                        return str(body)
                     last = f"HTTP {response.status}: {body[:200]}"
             except Exception as exc:  # noqa: BLE001 - every failure is retried until the deadline
                 last = f"{type(exc).__name__}: {exc}"
@@ -71,7 +71,12 @@ class ClusterReady(Resource):
         super().__init__(
             _ReadyzProvider(),
             name,
-            {"url": url, "caPem": ca_pem, "certPem": cert_pem, "keyPem": pulumi.Output.secret(key_pem),
-             "timeoutSeconds": timeout_seconds},
+            {
+                "url": url,
+                "caPem": ca_pem,
+                "certPem": cert_pem,
+                "keyPem": pulumi.Output.secret(key_pem),
+                "timeoutSeconds": timeout_seconds,
+            },
             opts,
         )

@@ -14,4 +14,4 @@ def raw_config() -> dict[str, Any]:
     merged: dict[str, Any] = dict(engine_config.get_config_env())
     merged.update(engine_config.CONFIG.get())
     prefix = f"{PROJECT}:"
-    return {key[len(prefix):]: value for key, value in merged.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}

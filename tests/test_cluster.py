@@ -63,7 +63,9 @@ def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> No
         assert not (closure(urn, set()) & (servers - {urn})), urn
 
 
-def test_servers_protected_and_never_replaced_by_config(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
+def test_servers_protected_and_never_replaced_by_config(
+    prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult
+) -> None:
     for server in prod_plan.of_type(SERVER):
         assert server.options["protect"] is True
         assert server.inputs["deleteProtection"] is True and server.inputs["rebuildProtection"] is True
@@ -108,8 +110,12 @@ def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
 
 
 admin_cidr = st.one_of(
-    st.builds(lambda a, p: str(ipaddress.IPv4Network((a, p), strict=False)), st.integers(0, 2**32 - 1), st.integers(0, 32)),
-    st.builds(lambda a, p: str(ipaddress.IPv6Network((a, p), strict=False)), st.integers(0, 2**128 - 1), st.integers(0, 128)),
+    st.builds(
+        lambda a, p: str(ipaddress.IPv4Network((a, p), strict=False)), st.integers(0, 2**32 - 1), st.integers(0, 32)
+    ),
+    st.builds(
+        lambda a, p: str(ipaddress.IPv6Network((a, p), strict=False)), st.integers(0, 2**128 - 1), st.integers(0, 128)
+    ),
 )
 
 
@@ -131,13 +137,19 @@ def test_property_ssh_and_api_never_world_open(cidrs: list[str], port: int) -> N
 
 def test_empty_cloudflare_answer_fails_the_program() -> None:
     with pytest.raises(Exception, match="no IPv4 ranges"):
-        mockrt.run_program_isolated("staging", mocks=mockrt.PlanMocks(cloudflare_ranges={"ipv4": [], "ipv6": ["2400:cb00::/32"]}))
+        mockrt.run_program_isolated(
+            "staging", mocks=mockrt.PlanMocks(cloudflare_ranges={"ipv4": [], "ipv6": ["2400:cb00::/32"]})
+        )
 
 
 @pytest.mark.parametrize(
     ("v4", "v6", "message"),
-    [([], [], "no IPv4 ranges"), (["not-a-cidr"], ["2400:cb00::/32"], "malformed IPv4"),
-     (["0.0.0.0/0"], ["2400:cb00::/32"], "implausibly wide"), (["173.245.48.0/20"], None, "no IPv6")],
+    [
+        ([], [], "no IPv4 ranges"),
+        (["not-a-cidr"], ["2400:cb00::/32"], "malformed IPv4"),
+        (["0.0.0.0/0"], ["2400:cb00::/32"], "implausibly wide"),
+        (["173.245.48.0/20"], None, "no IPv6"),
+    ],
 )
 def test_cloudflare_answer_validation(v4: list[str], v6: list[str] | None, message: str) -> None:
     with pytest.raises(CloudflareRangesError, match=message):
@@ -165,11 +177,25 @@ def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> No
 
 def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
     docs = [user_data(s) for s in prod_plan.of_type(SERVER)]
-    tls_paths = [{f["path"] for f in d["write_files"] if f["path"].startswith("/var/lib/rancher/k3s/server/tls/")} for d in docs]
-    expected = {f"/var/lib/rancher/k3s/server/tls/{n}" for n in (
-        "server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key", "request-header-ca.crt",
-        "request-header-ca.key", "etcd/peer-ca.crt", "etcd/peer-ca.key", "etcd/server-ca.crt", "etcd/server-ca.key",
-        "service.key")}
+    tls_paths = [
+        {f["path"] for f in d["write_files"] if f["path"].startswith("/var/lib/rancher/k3s/server/tls/")} for d in docs
+    ]
+    expected = {
+        f"/var/lib/rancher/k3s/server/tls/{n}"
+        for n in (
+            "server-ca.crt",
+            "server-ca.key",
+            "client-ca.crt",
+            "client-ca.key",
+            "request-header-ca.crt",
+            "request-header-ca.key",
+            "etcd/peer-ca.crt",
+            "etcd/peer-ca.key",
+            "etcd/server-ca.crt",
+            "etcd/server-ca.key",
+            "service.key",
+        )
+    }
     assert tls_paths[0] == expected
     assert tls_paths[1] == set() and tls_paths[2] == set()
 
@@ -193,7 +219,9 @@ def test_kubeconfig_is_a_secret_admin_client_cert(prod_plan: mockrt.PlanResult) 
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
     # Signed by the client CA the first server receives.
-    client_ca = certs(written(user_data(prod_plan.of_type(SERVER)[0]), "/var/lib/rancher/k3s/server/tls/client-ca.crt"))[0]
+    client_ca = certs(
+        written(user_data(prod_plan.of_type(SERVER)[0]), "/var/lib/rancher/k3s/server/tls/client-ca.crt")
+    )[0]
     cert.verify_directly_issued_by(client_ca)
 
 

@@ -94,14 +94,40 @@ def test_stack_files_hold_no_secret_in_clear() -> None:
 
 RULES: list[tuple[str, dict[str, Any], str, str]] = [
     # (key in message, overrides, stack, fragment of the allowed text)
-    ("servers", {"servers": [{"name": "a", "location": "fsn1"}, {"name": "b", "location": "fsn1"}]}, "prod", "1, 3 or 5"),
-    ("servers[1].name", {"servers": [{"name": "a", "location": "fsn1"}, {"name": "a", "location": "fsn1"}, {"name": "c", "location": "fsn1"}]}, "prod", "duplicate"),
+    (
+        "servers",
+        {"servers": [{"name": "a", "location": "fsn1"}, {"name": "b", "location": "fsn1"}]},
+        "prod",
+        "1, 3 or 5",
+    ),
+    (
+        "servers[1].name",
+        {
+            "servers": [
+                {"name": "a", "location": "fsn1"},
+                {"name": "a", "location": "fsn1"},
+                {"name": "c", "location": "fsn1"},
+            ]
+        },
+        "prod",
+        "duplicate",
+    ),
     ("servers[0].name", {"servers": [{"name": "Bad_Name", "location": "nbg1"}]}, "staging", "DNS label"),
     ("servers[0].location", {"servers": [{"name": "a", "location": "ash"}]}, "staging", "network zone eu-central"),
     ("servers[0].zone", {"servers": [{"name": "a", "location": "nbg1", "zone": "x"}]}, "staging", "unknown key"),
-    ("servers[0].privateIp", {"servers": [{"name": "a", "location": "nbg1", "privateIp": "10.9.0.5"}]}, "staging", "usable host"),
+    (
+        "servers[0].privateIp",
+        {"servers": [{"name": "a", "location": "nbg1", "privateIp": "10.9.0.5"}]},
+        "staging",
+        "usable host",
+    ),
     ("k3sVersion", {"k3sVersion": "1.34.6"}, "prod", "v1.34.6+k3s1"),
-    ("privateNetworkCidr", {"privateNetworkCidr": "100.64.0.0/16", "privateSubnetCidr": "100.64.1.0/24"}, "prod", "RFC1918"),
+    (
+        "privateNetworkCidr",
+        {"privateNetworkCidr": "100.64.0.0/16", "privateSubnetCidr": "100.64.1.0/24"},
+        "prod",
+        "RFC1918",
+    ),
     ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.0/15"}, "prod", "/16 to /24"),
     ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.1/16"}, "prod", "no host bits"),
     ("privateSubnetCidr", {"privateSubnetCidr": "10.5.1.0/24"}, "prod", "inside privateNetworkCidr"),
@@ -110,7 +136,7 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("adminCidrs", {"adminCidrs": []}, "prod", "at least one"),
     ("adminCidrs[0]", {"adminCidrs": ["0.0.0.0/0"]}, "prod", "allowWorldAdminAccess"),
     ("adminCidrs[0]", {"adminCidrs": ["::/0"]}, "prod", "allowWorldAdminAccess"),
-    ("adminCidrs[0]", {"adminCidrs": ["198.51.100.7"  + "/33"]}, "prod", "CIDR"),
+    ("adminCidrs[0]", {"adminCidrs": ["198.51.100.7" + "/33"]}, "prod", "CIDR"),
     ("sshPort", {"sshPort": 22}, "prod", "not be 22"),
     ("sshPort", {"sshPort": 6443}, "prod", "port the cluster uses"),
     ("sshPort", {"sshPort": 70000}, "prod", "1-65535"),
@@ -118,19 +144,54 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("apiHostname", {"apiHostname": "api.example.org"}, "prod", "inside the domain"),
     ("adminHostname", {"adminHostname": "api.myhoneydue.com"}, "prod", "duplicate"),
     ("extraHostnames[0]", {"extraHostnames": ["bad host.myhoneydue.com"]}, "prod", "DNS name"),
-    ("images.api", {"images": {**raw("prod")["images"], "api": "gitea.treytartt.com/admin/honeydue-api:latest"}}, "prod", "pinned by digest"),
-    ("images.redis", {"images": {**raw("prod")["images"], "redis": "quay.io/x/redis@sha256:" + "a" * 64}}, "prod", "allowedRegistries"),
+    (
+        "images.api",
+        {"images": {**raw("prod")["images"], "api": "gitea.treytartt.com/admin/honeydue-api:latest"}},
+        "prod",
+        "pinned by digest",
+    ),
+    (
+        "images.redis",
+        {"images": {**raw("prod")["images"], "redis": "quay.io/x/redis@sha256:" + "a" * 64}},
+        "prod",
+        "allowedRegistries",
+    ),
     ("images.admin", {"images": {k: v for k, v in raw("prod")["images"].items() if k != "admin"}}, "prod", "required"),
     ("replicas.worker", {"replicas": {"api": 3, "admin": 2, "worker": 2}}, "prod", "exactly 1"),
     ("replicas.api", {"replicas": {"api": 0, "admin": 2, "worker": 1}}, "prod", "positive"),
-    ("resources.api.limits.memory", {"resources": {**raw("prod")["resources"], "api": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "0"}}}}, "prod", "positive"),
-    ("resources.api.requests.cpu", {"resources": {**raw("prod")["resources"], "api": {"requests": {"cpu": "2", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}}}}, "prod", "exceed limits"),
+    (
+        "resources.api.limits.memory",
+        {
+            "resources": {
+                **raw("prod")["resources"],
+                "api": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "0"}},
+            }
+        },
+        "prod",
+        "positive",
+    ),
+    (
+        "resources.api.requests.cpu",
+        {
+            "resources": {
+                **raw("prod")["resources"],
+                "api": {"requests": {"cpu": "2", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}},
+            }
+        },
+        "prod",
+        "exceed limits",
+    ),
     ("originCaValidityDays", {"originCaValidityDays": 100}, "prod", "7, 30, 90, 365, 730, 1095, 5475"),
     ("originCaRequestType", {"originCaRequestType": "origin-dsa"}, "prod", "origin-ecc"),
     ("environment", {"environment": "dev"}, "prod", "prod, staging"),
     ("networkZone", {"networkZone": "mars-1"}, "prod", "one of"),
     ("sshPublicKeys[0]", {"sshPublicKeys": ["not-a-key"]}, "prod", "OpenSSH public key"),
-    ("etcdS3.bucket", {"etcdS3": {"endpoint": "s3.example.com", "bucket": "", "folder": "p", "region": "r"}}, "prod", "non-empty"),
+    (
+        "etcdS3.bucket",
+        {"etcdS3": {"endpoint": "s3.example.com", "bucket": "", "folder": "p", "region": "r"}},
+        "prod",
+        "non-empty",
+    ),
     ("rateLimitPeriodSeconds", {"rateLimitPeriodSeconds": 7}, "prod", "one of"),
     ("hstsMaxAgeSeconds", {"hstsMaxAgeSeconds": -1}, "prod", "between 0"),
     ("sshPort", {"sshPort": "twenty"}, "prod", "integer"),
@@ -157,7 +218,9 @@ def test_unknown_key_suggests_the_closest() -> None:
 def test_missing_secrets_named_together_without_values() -> None:
     found = problems("prod", hcloudToken=None, cloudflareApiToken=None, jwtSecret=None)
     assert [p.split(" = ")[0] for p in found] == [
-        "honeydue:hcloudToken", "honeydue:cloudflareApiToken", "honeydue:jwtSecret",
+        "honeydue:hcloudToken",
+        "honeydue:cloudflareApiToken",
+        "honeydue:jwtSecret",
     ]
     assert all("pulumi config set --secret" in p for p in found)
 
@@ -175,12 +238,20 @@ def test_required_key_missing() -> None:
 
 def test_all_errors_in_one_raise() -> None:
     found = problems(
-        "prod", sshPort=22, k3sVersion="latest", originCaValidityDays=3, adminCidrs=["0.0.0.0/0"], hcloudToken=None,
+        "prod",
+        sshPort=22,
+        k3sVersion="latest",
+        originCaValidityDays=3,
+        adminCidrs=["0.0.0.0/0"],
+        hcloudToken=None,
     )
     keys = {p.split(" = ")[0] for p in found}
     assert keys == {
-        "honeydue:sshPort", "honeydue:k3sVersion", "honeydue:originCaValidityDays",
-        "honeydue:adminCidrs[0]", "honeydue:hcloudToken",
+        "honeydue:sshPort",
+        "honeydue:k3sVersion",
+        "honeydue:originCaValidityDays",
+        "honeydue:adminCidrs[0]",
+        "honeydue:hcloudToken",
     }
 
 
@@ -192,7 +263,16 @@ def test_secret_values_never_appear_in_messages() -> None:
 
 def test_appending_a_server_keeps_existing_names_and_ips() -> None:
     three = load_config(raw("prod"))
-    five = load_config(raw("prod", servers=[*raw("prod")["servers"], {"name": "k3s-4", "location": "fsn1"}, {"name": "k3s-5", "location": "fsn1"}]))
+    five = load_config(
+        raw(
+            "prod",
+            servers=[
+                *raw("prod")["servers"],
+                {"name": "k3s-4", "location": "fsn1"},
+                {"name": "k3s-5", "location": "fsn1"},
+            ],
+        )
+    )
     assert five.servers[:3] == three.servers
 
 
@@ -227,10 +307,26 @@ def test_private_network_rule(cidr: str) -> None:
     rfc1918 = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
     expected_ok = any(net.subnet_of(r) for r in rfc1918) and 16 <= net.prefixlen <= 24
     try:
-        load_config(raw("prod", privateNetworkCidr=cidr, privateSubnetCidr=subnet,
-                        servers=[{"name": "a", "location": "fsn1", "privateIp": str(ipaddress.IPv4Network(subnet).network_address + 2)}],
-                        clusterCidr="172.31.0.0/16" if not net.overlaps(ipaddress.IPv4Network("172.31.0.0/16")) else "192.168.250.0/24",
-                        serviceCidr="172.30.0.0/16" if not net.overlaps(ipaddress.IPv4Network("172.30.0.0/16")) else "192.168.251.0/24"))
+        load_config(
+            raw(
+                "prod",
+                privateNetworkCidr=cidr,
+                privateSubnetCidr=subnet,
+                servers=[
+                    {
+                        "name": "a",
+                        "location": "fsn1",
+                        "privateIp": str(ipaddress.IPv4Network(subnet).network_address + 2),
+                    }
+                ],
+                clusterCidr="172.31.0.0/16"
+                if not net.overlaps(ipaddress.IPv4Network("172.31.0.0/16"))
+                else "192.168.250.0/24",
+                serviceCidr="172.30.0.0/16"
+                if not net.overlaps(ipaddress.IPv4Network("172.30.0.0/16"))
+                else "192.168.251.0/24",
+            )
+        )
         problems_: list[str] = []
     except ConfigError as exc:
         problems_ = [p.key for p in exc.problems]

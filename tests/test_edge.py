@@ -36,7 +36,7 @@ ZONE_WIDE = (ZONE_SETTING, AOP_SETTINGS, AOP_CERT, RULESET)
 PROD_WEB = ("api.myhoneydue.com", "admin.myhoneydue.com", "myhoneydue.com", "www.myhoneydue.com")
 STAGING_WEB = ("staging-api.myhoneydue.com", "staging-admin.myhoneydue.com")
 
-EDGE_ONLY_PROGRAM = '''
+EDGE_ONLY_PROGRAM = """
 import pulumi
 import pulumi_cloudflare as cloudflare
 
@@ -54,7 +54,7 @@ pulumi.CustomResource("test:index:Sink", "sink", {
     "urls": e.urls, "zoneId": e.zone_id, "originCertPem": e.origin_cert_pem, "originKeyPem": e.origin_key_pem,
     "expiresOn": e.origin_cert_expires_on, "originPullCaPem": e.origin_pull_ca_pem,
 })
-'''
+"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,8 +83,11 @@ def lean(edge_program: Path) -> mockrt.PlanResult:
 @pytest.fixture(scope="module")
 def paid_rsa(edge_program: Path) -> mockrt.PlanResult:
     """prod on a Pro zone, two rate-limited paths, an origin-rsa certificate."""
-    overrides = {"rateLimitPaths": ["/api/auth/", "/api/password-reset/"], "originCaRequestType": "origin-rsa",
-                 "originCaValidityDays": 730}
+    overrides = {
+        "rateLimitPaths": ["/api/auth/", "/api/password-reset/"],
+        "originCaRequestType": "origin-rsa",
+        "originCaValidityDays": 730,
+    }
     return _edge_run(edge_program, overrides, plan="pro")
 
 
@@ -237,7 +240,11 @@ def test_prod_zone_settings(prod_plan: mockrt.PlanResult) -> None:
         "automatic_https_rewrites": "on",
         "security_header": {
             "strict_transport_security": {
-                "enabled": True, "max_age": 31536000, "include_subdomains": True, "nosniff": True, "preload": False,
+                "enabled": True,
+                "max_age": 31536000,
+                "include_subdomains": True,
+                "nosniff": True,
+                "preload": False,
             }
         },
     }
@@ -272,8 +279,12 @@ def test_origin_pull_ca_signs_the_uploaded_client_cert(lean: mockrt.PlanResult) 
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("plan_name", "web", "validity"), [("prod_plan", PROD_WEB, 5475), ("staging_plan", STAGING_WEB, 365)])
-def test_origin_ca_certificate(request: pytest.FixtureRequest, plan_name: str, web: tuple[str, ...], validity: int) -> None:
+@pytest.mark.parametrize(
+    ("plan_name", "web", "validity"), [("prod_plan", PROD_WEB, 5475), ("staging_plan", STAGING_WEB, 365)]
+)
+def test_origin_ca_certificate(
+    request: pytest.FixtureRequest, plan_name: str, web: tuple[str, ...], validity: int
+) -> None:
     plan: mockrt.PlanResult = request.getfixturevalue(plan_name)
     (cert,) = plan.of_type(ORIGIN_CA)
     assert cert.inputs["hostnames"] == list(web)
@@ -311,12 +322,17 @@ def test_outputs_reach_consumers(lean: mockrt.PlanResult) -> None:
 
 
 def test_private_keys_are_secret_end_to_end(prod_plan: mockrt.PlanResult, lean: mockrt.PlanResult) -> None:
+    """Key inputs the SDKs mark secret arrive wrapped (the generated code wraps them too); the
+    exported origin key is secret only because the component wraps it (the mock runtime does
+    not apply the tls provider's additional_secret_outputs)."""
     for plan in (prod_plan, lean):
         (upload,) = plan.of_type(AOP_CERT)
         assert _is_secret(upload.raw_inputs["privateKey"])
         assert not _is_secret(upload.raw_inputs["certificate"])
         key_inputs = [
-            (r.name, k, v) for r in _edge_children(plan) for k, v in r.raw_inputs.items()
+            (r.name, k, v)
+            for r in _edge_children(plan)
+            for k, v in r.raw_inputs.items()
             if k in ("privateKeyPem", "caPrivateKeyPem")
         ]
         assert len(key_inputs) >= 4  # origin CSR, pull CA, pull client CSR, pull client signing
@@ -349,7 +365,10 @@ def test_free_plan_rate_limit(prod_plan: mockrt.PlanResult) -> None:
     rule = _rule(prod_plan)
     assert rule["action"] == "block" and rule["enabled"] is True
     assert rule["ratelimit"] == {
-        "characteristics": ["cf.colo.id", "ip.src"], "period": 10, "requestsPerPeriod": 20, "mitigationTimeout": 10,
+        "characteristics": ["cf.colo.id", "ip.src"],
+        "period": 10,
+        "requestsPerPeriod": 20,
+        "mitigationTimeout": 10,
     }
     assert '"/api/auth/"' in rule["expression"]
     # The Free plan rejects http.host in rate-limiting rules.

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_plan(stack: str, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "tools/plan.py", "--stack", stack, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

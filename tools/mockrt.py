@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pulumi.runtime import Mocks
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -79,9 +80,7 @@ def engine_config(raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     from components.config import PROJECT, project_schema
 
     schema = project_schema()
-    config = {
-        f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()
-    }
+    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
     secret_keys = [f"{PROJECT}:{k}" for k in raw if k in schema and schema[k].secret]
     return config, secret_keys
 
@@ -139,9 +138,11 @@ class _Pki:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()
-        pub = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        pub = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
         return {"privateKeyPem": pem, "publicKeyPem": pub, "privateKeyPemPkcs8": pem}
 
     @staticmethod
@@ -172,7 +173,7 @@ class _Pki:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         hours = int(inputs.get("validityPeriodHours", 24 * 365))
         builder = (
             x509.CertificateBuilder()
@@ -186,7 +187,14 @@ class _Pki:
         is_ca = bool(inputs.get("isCaCertificate"))
         builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         uses = set(inputs.get("allowedUses", []) or [])
-        eku = [o for u, o in (("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH), ("server_auth", ExtendedKeyUsageOID.SERVER_AUTH)) if u in uses]
+        eku = [
+            o
+            for u, o in (
+                ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH),
+                ("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
+            )
+            if u in uses
+        ]
         if eku:
             builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
         names: list[x509.GeneralName] = []
@@ -260,8 +268,15 @@ class _Pki:
         key, name = cls._origin_ca
         csr = x509.load_pem_x509_csr(inputs["csr"].encode())
         days = int(inputs.get("requestedValidity", 5475))
-        pem = cls._cert({"validityPeriodHours": days * 24, "allowedUses": ["server_auth"]}, csr.subject, csr.public_key(), name, key, list(inputs.get("hostnames", [])))
-        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pem = cls._cert(
+            {"validityPeriodHours": days * 24, "allowedUses": ["server_auth"]},
+            csr.subject,
+            csr.public_key(),
+            name,
+            key,
+            list(inputs.get("hostnames", [])),
+        )
+        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"certificate": pem, "expiresOn": expires}
 
 
@@ -273,11 +288,15 @@ def _hcloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str,
             return {"ipAddress": net + "1", "ipNetwork": net + "/64"}
         return {"ipAddress": f"203.0.113.{n % 250 + 2}"}
     if typ == "hcloud:index/server:Server":
-        return {"ipv4Address": f"198.51.100.{n % 250 + 2}", "ipv6Address": f"2001:db8:ff{n % 0xFF:x}::1", "status": "running"}
+        return {
+            "ipv4Address": f"198.51.100.{n % 250 + 2}",
+            "ipv6Address": f"2001:db8:ff{n % 0xFF:x}::1",
+            "status": "running",
+        }
     return {}
 
 
-class PlanMocks:
+class PlanMocks(Mocks):
     """`pulumi.runtime.Mocks` with realistic outputs; `cloudflare_ranges` can be overridden.
 
     `zone_plan` is the legacy id of the Cloudflare zone's plan (free, pro, business, enterprise):
@@ -285,7 +304,9 @@ class PlanMocks:
     """
 
     def __init__(self, cloudflare_ranges: Mapping[str, list[str]] | None = None, zone_plan: str = "free") -> None:
-        self.cloudflare_ranges = dict(cloudflare_ranges) if cloudflare_ranges is not None else json.loads(CLOUDFLARE_IPS.read_text())
+        self.cloudflare_ranges = (
+            dict(cloudflare_ranges) if cloudflare_ranges is not None else json.loads(CLOUDFLARE_IPS.read_text())
+        )
         self.zone_plan = zone_plan
         self._ids = 1000
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -328,11 +349,25 @@ class PlanMocks:
             }, []
         if args.token == "cloudflare:index/getZone:getZone":
             name = (args.args.get("filter") or {}).get("name", "example.com")
-            plan = {"id": "0" * 31 + "2", "name": f"{self.zone_plan.title()} Website", "legacyId": self.zone_plan,
-                    "isSubscribed": True, "canSubscribe": False, "currency": "USD", "frequency": "monthly",
-                    "price": 0, "externallyManaged": False, "legacyDiscount": False}
-            return {"id": "0" * 31 + "1", "zoneId": "0" * 31 + "1", "name": name, "filter": args.args.get("filter"),
-                    "plan": plan}, []
+            plan = {
+                "id": "0" * 31 + "2",
+                "name": f"{self.zone_plan.title()} Website",
+                "legacyId": self.zone_plan,
+                "isSubscribed": True,
+                "canSubscribe": False,
+                "currency": "USD",
+                "frequency": "monthly",
+                "price": 0,
+                "externallyManaged": False,
+                "legacyDiscount": False,
+            }
+            return {
+                "id": "0" * 31 + "1",
+                "zoneId": "0" * 31 + "1",
+                "name": name,
+                "filter": args.args.get("filter"),
+                "plan": plan,
+            }, []
         return {}, []
 
 
@@ -388,9 +423,9 @@ def _recording_monitor(mocks: PlanMocks, result: PlanResult) -> Any:
     from pulumi.runtime import rpc
     from pulumi.runtime.mocks import MockMonitor
 
-    class RecordingMonitor(MockMonitor):  # type: ignore[misc]
+    class RecordingMonitor(MockMonitor):
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type != "pulumi:pulumi:Stack":
                 inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
                 result.resources.append(
@@ -454,7 +489,11 @@ def run_program(
         pulumi.runtime.set_all_config(config, secret_keys)
         monitor = _recording_monitor(mocks, result)
         pulumi.runtime.set_mocks(mocks, project="honeydue", stack=stack, preview=False, monitor=monitor)
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+
+        def main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        _sync_await(run_pulumi_func(main))
         # Under mocks the root stack registers its (empty) outputs before the program runs, so
         # `pulumi.export`ed values are read back from the stack object and resolved here.
         stack_resource = pulumi.runtime.settings.get_root_resource()
@@ -487,8 +526,9 @@ def component_tree(result: PlanResult) -> list[str]:
 
 
 def is_kubernetes_object(typ: str) -> bool:
-    return typ.startswith("kubernetes:") and not typ.startswith(("kubernetes:helm.sh", "kubernetes:index/provider", "pulumi:providers:"))
-
+    return typ.startswith("kubernetes:") and not typ.startswith(
+        ("kubernetes:helm.sh", "kubernetes:index/provider", "pulumi:providers:")
+    )
 
 
 def run_program_isolated(

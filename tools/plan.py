@@ -16,7 +16,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -52,22 +51,20 @@ def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
 
 
 def run_policies(result: mockrt.PlanResult, stack: str) -> int:
-    """Policy verdicts over the unredacted inputs; returns the number of mandatory violations."""
-    try:
-        from tools.policy_check import format_violation, load_policy_config, run_policies as run
-    except ImportError:
-        print("policies: pack not available yet (tools/policy_check.py)")
-        return 0
-    config = load_policy_config(ROOT / "policies" / f"config.{stack}.json")
+    """Policy verdicts over the unredacted inputs; returns the number of mandatory violations.
+
+    Offline there is no registry to verify signatures against, so container-images-signed runs
+    advisory here (and says so); `pulumi preview --policy-pack policies` runs it mandatory.
+    """
+    from policies.guardrails import format_report, load_config, run_policies
+
+    config_file = ROOT / "policies" / f"config.{stack}.json"
+    config = load_config(config_file if config_file.exists() else None)
     resources = [{**r.to_json(), "inputs": r.inputs} for r in result.resources]
-    violations = run(resources, config, signatures_advisory=True)
-    print("policies: container-images-signed runs ADVISORY here (offline: no registry to verify "
-          "against); `pulumi preview --policy-pack policies` runs it mandatory.")
-    for v in violations:
-        print(format_violation(v))
-    mandatory = sum(1 for v in violations if v.enforcement_level == "mandatory")
-    print(f"policies: {len(violations)} violation(s), {mandatory} mandatory")
-    return mandatory
+    violations = run_policies(resources, config, signatures_advisory=True)
+    print("\npolicies:")
+    print(format_report(violations, signatures_advisory=True, resources=len(resources)))
+    return sum(1 for v in violations if v.enforcement_level == "mandatory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,18 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\ncomponent tree:")
     for line in mockrt.component_tree(result):
         print("  " + line)
-    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: resources.json, "
-          f"{counts['nodes']} cloud-init file(s), {counts['manifests']} manifest(s)")
+    print(
+        f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: resources.json, "
+        f"{counts['nodes']} cloud-init file(s), {counts['manifests']} manifest(s)"
+    )
     outputs = {k: mockrt.redact(v) for k, v in result.outputs.items()}
     print("outputs: " + json.dumps(outputs, sort_keys=True, default=str)[:2000])
 
     mandatory = 0 if args.no_policies else run_policies(result, args.stack)
     print(f"plan: {time.perf_counter() - started:.2f} s")
     return 1 if mandatory else 0
-
-
-def _json_default(value: Any) -> str:
-    return str(value)
 
 
 if __name__ == "__main__":
