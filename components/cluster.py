@@ -7,6 +7,7 @@ created at once; joiners point at the first server's private IP and K3s retries 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,11 @@ def node_bootstrap(
     )
 
 
+def first_host(ipv6_network: str) -> str:
+    """The address Hetzner gives a server on its IPv6 /64: the network's first host."""
+    return str(ipaddress.IPv6Network(ipv6_network)[1])
+
+
 def server_hostname(environment: str, server: Server) -> str:
     return f"honeydue-{environment}-{server.name}"
 
@@ -178,7 +184,9 @@ class K3sCluster(pulumi.ComponentResource):
                     opts=guarded,
                 )
         self.public_ipv4s = {n: ip.ip_address for n, ip in ipv4.items()}
-        self.public_ipv6s = {n: ip.ip_address for n, ip in ipv6.items()}
+        # An IPv6 Primary IP is a /64 and its ip_address is the network address; the server
+        # answers on the first host of it (::1).
+        self.public_ipv6s = {n: ip.ip_network.apply(first_host) for n, ip in ipv6.items()}
         self.private_ips = {s.name: s.private_ip for s in args.servers}
         all_ips = pulumi.Output.from_input({n: pulumi.Output.all(ipv4[n].ip_address, ipv6[n].ip_address) for n in ipv4})
 

@@ -30,8 +30,9 @@ KUBE_API_TTL = 300
 RATE_LIMIT_CHARACTERISTICS = ("cf.colo.id", "ip.src")
 RATE_LIMIT_MITIGATION_TIMEOUT = 10
 
-# The origin-pull client CA signs a short-lived-enough client certificate; Traefik trusts the CA,
-# so rotating the client certificate (early_renewal) does not touch the cluster.
+# Traefik trusts the origin-pull CA, not the client certificate: the client certificate can be
+# renewed (early_renewal: replaced by the first `pulumi up` inside the window) without touching
+# the cluster. The CA itself needs a planned rotation before its 10 years are up.
 ORIGIN_PULL_CA_HOURS = 10 * 365 * 24
 ORIGIN_PULL_CLIENT_HOURS = 5 * 365 * 24
 ORIGIN_PULL_EARLY_RENEWAL_HOURS = 90 * 24
@@ -242,7 +243,7 @@ class CloudflareEdge(pulumi.ComponentResource):
                 opts=child,
             )
 
-        # Origin CA: Cloudflare signs our CSR; the key never leaves Pulumi's (encrypted) state.
+        # Origin CA: Cloudflare signs our CSR, so the private key is never sent to Cloudflare.
         # origin-rsa certificates need an RSA key (2048 bits is what Cloudflare's own CSRs use).
         rsa = args.origin_ca_request_type == "origin-rsa"
         origin_key = tls.PrivateKey(

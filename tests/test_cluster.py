@@ -244,6 +244,7 @@ def test_stack_outputs(prod_plan: mockrt.PlanResult) -> None:
     out = prod_plan.outputs
     assert out["serverNames"] == ["honeydue-prod-k3s-1", "honeydue-prod-k3s-2", "honeydue-prod-k3s-3"]
     assert set(out["publicIpv4"]) == {"k3s-1", "k3s-2", "k3s-3"}
-    assert all(ipaddress.ip_address(v).version == 6 for v in out["publicIpv6"].values())
+    # the first host of each /64, not its network address
+    assert all(ipaddress.ip_address(v).version == 6 and v.endswith("::1") for v in out["publicIpv6"].values())
     assert out["privateIps"] == {"k3s-1": "10.0.1.11", "k3s-2": "10.0.1.12", "k3s-3": "10.0.1.13"}
     assert out["apiEndpoint"] == "https://k8s.myhoneydue.com:6443"

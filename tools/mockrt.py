@@ -285,7 +285,8 @@ def _hcloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str,
     if typ == "hcloud:index/primaryIp:PrimaryIp":
         if inputs.get("type") == "ipv6":
             net = f"2001:db8:{n % 0xFFFF:x}::"
-            return {"ipAddress": net + "1", "ipNetwork": net + "/64"}
+            # Like Hetzner: the address of an IPv6 Primary IP is its /64's network address.
+            return {"ipAddress": net, "ipNetwork": net + "/64"}
         return {"ipAddress": f"203.0.113.{n % 250 + 2}"}
     if typ == "hcloud:index/server:Server":
         return {

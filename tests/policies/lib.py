@@ -71,7 +71,10 @@ def container(name: str = "api", image: str = API_IMAGE, probes: bool = True) ->
             "capabilities": {"drop": ["ALL"]},
         },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+        "env": [
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        ],
     }
     if probes:
         c["livenessProbe"] = {"httpGet": {"path": "/health", "port": 8000}}
@@ -109,7 +112,9 @@ def cronjob(name: str = "backup", namespace: str = "honeydue") -> dict[str, Any]
 
 
 def pod(name: str = "debug", namespace: str = "honeydue") -> dict[str, Any]:
-    return resource("kubernetes:core/v1:Pod", name, {"metadata": {"name": name, "namespace": namespace}, "spec": pod_spec()})
+    return resource(
+        "kubernetes:core/v1:Pod", name, {"metadata": {"name": name, "namespace": namespace}, "spec": pod_spec()}
+    )
 
 
 def server(name: str = "k3s-1", user_data: str = "#cloud-config\n{}\n") -> dict[str, Any]:
@@ -140,11 +145,15 @@ def firewall(rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         {"direction": "in", "protocol": "tcp", "port": "6443", "sourceIps": ["198.51.100.7/32", "2001:db8:1234::/48"]},
         {"direction": "in", "protocol": "icmp", "sourceIps": ["0.0.0.0/0", "::/0"]},
     ]
-    return resource("hcloud:index/firewall:Firewall", "fw", {"name": "fw", "rules": default if rules is None else rules})
+    return resource(
+        "hcloud:index/firewall:Firewall", "fw", {"name": "fw", "rules": default if rules is None else rules}
+    )
 
 
 def zone_setting(setting: str, value: Any) -> dict[str, Any]:
-    return resource("cloudflare:index/zoneSetting:ZoneSetting", setting, {"zoneId": "z", "settingId": setting, "value": value})
+    return resource(
+        "cloudflare:index/zoneSetting:ZoneSetting", setting, {"zoneId": "z", "settingId": setting, "value": value}
+    )
 
 
 def dns(name: str = "api.myhoneydue.com", type_: str = "A", proxied: Any = True) -> dict[str, Any]:
@@ -186,12 +195,21 @@ def release(chart: str = "hcloud-cloud-controller-manager", version: Any = "1.26
     return resource(
         "kubernetes:helm.sh/v3:Release",
         chart,
-        {"chart": chart, "version": version, "namespace": "kube-system", "repositoryOpts": {"repo": "https://charts.hetzner.cloud"}},
+        {
+            "chart": chart,
+            "version": version,
+            "namespace": "kube-system",
+            "repositoryOpts": {"repo": "https://charts.hetzner.cloud"},
+        },
     )
 
 
 def config_map(data: dict[str, Any]) -> dict[str, Any]:
-    return resource("kubernetes:core/v1:ConfigMap", "api-config", {"metadata": {"name": "api-config", "namespace": "honeydue"}, "data": data})
+    return resource(
+        "kubernetes:core/v1:ConfigMap",
+        "api-config",
+        {"metadata": {"name": "api-config", "namespace": "honeydue"}, "data": data},
+    )
 
 
 def args_for(r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> ResourceValidationArgs:
@@ -199,7 +217,9 @@ def args_for(r: dict[str, Any], config: dict[str, Any] | None = None, props: Any
     opts = PolicyResourceOptions(
         bool(o.get("protect")), list(o.get("ignoreChanges", [])), None, [], PolicyCustomTimeouts(0, 0, 0), [], None
     )
-    return ResourceValidationArgs(r["type"], r["inputs"] if props is None else props, r["urn"], r["name"], opts, None, config or {})
+    return ResourceValidationArgs(
+        r["type"], r["inputs"] if props is None else props, r["urn"], r["name"], opts, None, config or {}
+    )
 
 
 def check(policy: str, r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> list[str]:
@@ -209,7 +229,9 @@ def check(policy: str, r: dict[str, Any], config: dict[str, Any] | None = None, 
     return messages
 
 
-def check_stack(policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | None = None) -> list[tuple[str, str | None]]:
+def check_stack(
+    policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | None = None
+) -> list[tuple[str, str | None]]:
     opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
     stack = [PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, None, [], {}) for r in resources]
     out: list[tuple[str, str | None]] = []

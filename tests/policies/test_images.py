@@ -10,7 +10,19 @@ import pytest
 from policies.guardrails.cosign import VERIFIER
 from policies.guardrails.images import parse_image
 
-from .lib import API_IMAGE, DIGEST, UNSIGNED, check, make_fake_cosign, container, cronjob, deployment, pod, pod_spec, resource
+from .lib import (
+    API_IMAGE,
+    DIGEST,
+    UNSIGNED,
+    check,
+    container,
+    cronjob,
+    deployment,
+    make_fake_cosign,
+    pod,
+    pod_spec,
+    resource,
+)
 
 ALLOWED = {"registries": ["gitea.treytartt.com"], "exceptions": ["docker.io/library/redis", "docker.io/rancher/"]}
 
@@ -86,7 +98,14 @@ def test_pinned_ignores_non_workloads() -> None:
 def test_allowed_compliant_and_exceptions() -> None:
     redis = container("redis", image=f"redis@{DIGEST}")
     kubectl = container("kubectl", image=f"rancher/kubectl@{DIGEST}")
-    assert check("container-images-allowed-registries", deployment(spec=pod_spec(containers=[container(), redis, kubectl])), ALLOWED) == []
+    assert (
+        check(
+            "container-images-allowed-registries",
+            deployment(spec=pod_spec(containers=[container(), redis, kubectl])),
+            ALLOWED,
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +118,9 @@ def test_allowed_compliant_and_exceptions() -> None:
     ],
 )
 def test_allowed_rejects(image: str) -> None:
-    msgs = check("container-images-allowed-registries", deployment(spec=pod_spec(containers=[container(image=image)])), ALLOWED)
+    msgs = check(
+        "container-images-allowed-registries", deployment(spec=pod_spec(containers=[container(image=image)])), ALLOWED
+    )
     assert len(msgs) == 1 and "not one of the allowed registries" in msgs[0]
 
 
@@ -113,7 +134,14 @@ def test_allowed_config_overrides() -> None:
 
 
 def test_allowed_unknown_image() -> None:
-    assert check("container-images-allowed-registries", deployment(spec=pod_spec(containers=[container(image="[secret]")])), ALLOWED) == []
+    assert (
+        check(
+            "container-images-allowed-registries",
+            deployment(spec=pod_spec(containers=[container(image="[secret]")])),
+            ALLOWED,
+        )
+        == []
+    )
 
 
 # --- signed (stand-in cosign) -----------------------------------------------------------------
@@ -128,7 +156,12 @@ def fake_cosign(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def signed_config(cosign: Path, **extra: object) -> dict[str, object]:
-    return {"registries": ["gitea.treytartt.com", "unreach.example"], "publicKey": PEM, "cosignPath": str(cosign), **extra}
+    return {
+        "registries": ["gitea.treytartt.com", "unreach.example"],
+        "publicKey": PEM,
+        "cosignPath": str(cosign),
+        **extra,
+    }
 
 
 def calls(log: Path) -> list[str]:
@@ -155,14 +188,18 @@ def test_signed_cached_per_digest(fake_cosign: tuple[Path, Path]) -> None:
 def test_signed_failure_carries_cosign_message(fake_cosign: tuple[Path, Path]) -> None:
     cosign, _ = fake_cosign
     image = f"gitea.treytartt.com/admin/honeydue-api@{UNSIGNED}"
-    msgs = check("container-images-signed", deployment(spec=pod_spec(containers=[container(image=image)])), signed_config(cosign))
+    msgs = check(
+        "container-images-signed", deployment(spec=pod_spec(containers=[container(image=image)])), signed_config(cosign)
+    )
     assert len(msgs) == 1 and "no signatures found" in msgs[0] and "WARNING" not in msgs[0]
 
 
 def test_signed_tag_only_fails_closed(fake_cosign: tuple[Path, Path]) -> None:
     cosign, log = fake_cosign
     image = "gitea.treytartt.com/admin/honeydue-api:v1"
-    msgs = check("container-images-signed", deployment(spec=pod_spec(containers=[container(image=image)])), signed_config(cosign))
+    msgs = check(
+        "container-images-signed", deployment(spec=pod_spec(containers=[container(image=image)])), signed_config(cosign)
+    )
     assert len(msgs) == 1 and "tag only" in msgs[0] and calls(log) == []
 
 
@@ -179,7 +216,11 @@ def test_signed_unknown_image_fails_closed(fake_cosign: tuple[Path, Path]) -> No
 
 def test_signed_missing_cosign_fails_closed(tmp_path: Path) -> None:
     VERIFIER.reset()
-    msgs = check("container-images-signed", deployment(), {"registries": ["gitea.treytartt.com"], "publicKey": PEM, "cosignPath": str(tmp_path / "nope")})
+    msgs = check(
+        "container-images-signed",
+        deployment(),
+        {"registries": ["gitea.treytartt.com"], "publicKey": PEM, "cosignPath": str(tmp_path / "nope")},
+    )
     assert len(msgs) == 1 and "cosign not found" in msgs[0] and "tools/cosign.sh" in msgs[0]
 
 

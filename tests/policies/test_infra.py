@@ -69,7 +69,10 @@ def test_admin_ports_config_overrides() -> None:
 def test_admin_ports_unknowns() -> None:
     assert check(ADMIN, firewall([rule("[unknown]", ["0.0.0.0/0"])])) == []
     assert check(ADMIN, firewall([rule("22", ["[unknown]"])])) == []
-    assert check(ADMIN, firewall([{"direction": "in", "protocol": "[unknown]", "port": "22", "sourceIps": ["0.0.0.0/0"]}])) == []
+    assert (
+        check(ADMIN, firewall([{"direction": "in", "protocol": "[unknown]", "port": "22", "sourceIps": ["0.0.0.0/0"]}]))
+        == []
+    )
     assert check(ADMIN, firewall("[unknown]")) == []  # type: ignore[arg-type]
 
 
@@ -151,7 +154,9 @@ def test_servers_guarded_protection_only_when_required() -> None:
 
 def test_servers_guarded_unknowns() -> None:
     s = server()
-    s["inputs"].update(firewallIds="[unknown]", networks=["[unknown]"], deleteProtection="[unknown]", rebuildProtection="[secret]")
+    s["inputs"].update(
+        firewallIds="[unknown]", networks=["[unknown]"], deleteProtection="[unknown]", rebuildProtection="[secret]"
+    )
     assert check(G, s, PROD) == []
 
 

@@ -120,7 +120,9 @@ def test_helm_pinned_ok(version: str) -> None:
     assert check(HC, release(version=version)) == []
 
 
-@pytest.mark.parametrize("version", ["", None, "^1.2.0", "~1.2", "1.x", "*", ">=1.0.0", "1.2", "latest", "1.2.3 || 2.0.0"])
+@pytest.mark.parametrize(
+    "version", ["", None, "^1.2.0", "~1.2", "1.x", "*", ">=1.0.0", "1.2", "latest", "1.2.3 || 2.0.0"]
+)
 def test_helm_pinned_rejects(version: Any) -> None:
     r = release(version=version)
     if version is None:

@@ -67,15 +67,21 @@ def test_pack_serves_every_policy(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> N
 def configure(analyzer: analyzer_pb2_grpc.AnalyzerStub, config: dict[str, Any]) -> None:
     request = pb.ConfigureAnalyzerRequest()
     for name, entry in config.items():
-        level = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "disabled": pb.DISABLED}[entry.get("enforcementLevel", "mandatory")]
+        level = {"advisory": pb.ADVISORY, "mandatory": pb.MANDATORY, "disabled": pb.DISABLED}[
+            entry.get("enforcementLevel", "mandatory")
+        ]
         props = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         request.policyConfig[name].CopyFrom(pb.PolicyConfig(enforcementLevel=level, properties=struct(props)))
     analyzer.Configure(request)
 
 
 def analyze(analyzer: analyzer_pb2_grpc.AnalyzerStub, r: dict[str, Any]) -> list[Any]:
-    opts = pb.AnalyzerResourceOptions(protect=r["options"].get("protect", False), ignoreChanges=r["options"].get("ignoreChanges", []))
-    request = pb.AnalyzeRequest(type=r["type"], properties=struct(r["inputs"]), urn=r["urn"], name=r["name"], options=opts)
+    opts = pb.AnalyzerResourceOptions(
+        protect=r["options"].get("protect", False), ignoreChanges=r["options"].get("ignoreChanges", [])
+    )
+    request = pb.AnalyzeRequest(
+        type=r["type"], properties=struct(r["inputs"]), urn=r["urn"], name=r["name"], options=opts
+    )
     return list(analyzer.Analyze(request).diagnostics)
 
 

@@ -40,7 +40,9 @@ PROD = json.loads((ROOT / "policies" / "config.prod.json").read_text())
 
 
 def good_stack() -> list[dict[str, Any]]:
-    redis = deployment("redis", spec=pod_spec(containers=[container("redis", image=f"docker.io/library/redis@{DIGEST}")]))
+    redis = deployment(
+        "redis", spec=pod_spec(containers=[container("redis", image=f"docker.io/library/redis@{DIGEST}")])
+    )
     return [
         resource("kubernetes:core/v1:Namespace", "honeydue", {"metadata": {"name": "honeydue"}}),
         deployment(),
@@ -64,7 +66,7 @@ def good_stack() -> list[dict[str, Any]]:
 def config(tmp_path: Path) -> dict[str, Any]:
     """The committed prod config, with the stand-in cosign (unit tests never reach a registry)."""
     cosign, _ = make_fake_cosign(tmp_path)
-    cfg = json.loads(json.dumps(PROD))
+    cfg: dict[str, Any] = json.loads(json.dumps(PROD))
     cfg["container-images-signed"]["cosignPath"] = str(cosign)
     return cfg
 
@@ -134,7 +136,9 @@ def test_signatures_advisory_mode(config: dict[str, Any]) -> None:
         ({"firewall-no-world-admin-ports": {"sshPort": 22, "worldOpenPorts": [80, 443, 22]}}, "mandatory"),
     ],
 )
-def test_config_level_and_list_overrides(config: dict[str, Any], override: dict[str, Any], expected: str | None) -> None:
+def test_config_level_and_list_overrides(
+    config: dict[str, Any], override: dict[str, Any], expected: str | None
+) -> None:
     stack = good_stack()
     stack[7] = firewall([{"direction": "in", "protocol": "tcp", "port": "22", "sourceIps": ["0.0.0.0/0"]}])
     levels = [v.enforcement_level for v in run_policies(stack, {**config, **override}, signatures_advisory=False)]

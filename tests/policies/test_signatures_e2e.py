@@ -74,11 +74,26 @@ def push_image(base: str, repo: str, tag: str, text: str) -> str:
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": push_blob(base, repo, config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": push_blob(base, repo, layer), "size": len(layer)}],
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": push_blob(base, repo, config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": push_blob(base, repo, layer),
+                    "size": len(layer),
+                }
+            ],
         }
     ).encode()
-    response = http("PUT", f"{base}/v2/{repo}/manifests/{tag}", manifest, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    response = http(
+        "PUT",
+        f"{base}/v2/{repo}/manifests/{tag}",
+        manifest,
+        {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
     digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
     assert response.headers["Docker-Content-Digest"] == digest
     return digest
@@ -100,7 +115,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if shutil.which("docker-registry") is None:
         pytest.fail("docker-registry is not installed (apt-get install docker-registry)")
-    cosign = subprocess.run(["bash", str(ROOT / "tools" / "cosign.sh")], capture_output=True, text=True, check=True, timeout=300).stdout.strip()
+    cosign = subprocess.run(
+        ["bash", str(ROOT / "tools" / "cosign.sh")], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.strip()
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
     registry = f"127.0.0.1:{port}"
@@ -108,11 +125,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
         f"http:\n  addr: {registry}\n  secret: e2e-test\n"
     )
+    log = (tmp / "registry.log").open("w")
     proc = subprocess.Popen(
         ["docker-registry", "serve", str(tmp / "cfg.yml")],
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "registry.log", "w"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
+        stderr=log,
+        start_new_session=True,  # its own process group: the teardown signals exactly it
     )
     try:
         base = f"http://{registry}"
@@ -129,24 +147,53 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         other_key = f"{registry}/honeydue/worker@{push_image(base, 'honeydue/worker', 'v1', 'worker')}"
         env = {**os.environ, "COSIGN_PASSWORD": ""}
         for prefix in ("release", "stranger"):
-            subprocess.run([cosign, "generate-key-pair", "--output-key-prefix", str(tmp / prefix)], env=env, check=True, capture_output=True, timeout=60)
+            subprocess.run(
+                [cosign, "generate-key-pair", "--output-key-prefix", str(tmp / prefix)],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         for key, image in (("release", signed), ("stranger", other_key)):
             subprocess.run(
-                [cosign, "sign", "--key", str(tmp / f"{key}.key"), "--tlog-upload=false", "--allow-http-registry", "-y", image],
+                [
+                    cosign,
+                    "sign",
+                    "--key",
+                    str(tmp / f"{key}.key"),
+                    "--tlog-upload=false",
+                    "--allow-http-registry",
+                    "-y",
+                    image,
+                ],
                 env=env,
                 check=True,
                 capture_output=True,
                 timeout=60,
             )
         yield World(
-            registry, cosign, (tmp / "release.pub").read_text(), signed, unsigned, other_key, f"{registry}/honeydue/api:v1", tmp
+            registry,
+            cosign,
+            (tmp / "release.pub").read_text(),
+            signed,
+            unsigned,
+            other_key,
+            f"{registry}/honeydue/api:v1",
+            tmp,
         )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the registry we started, by its PID
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
 
 
-def policy_check(world: World, images: list[str], *extra: str, registry: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+def policy_check(
+    world: World, images: list[str], *extra: str, registry: str | None = None
+) -> tuple[int, list[dict[str, Any]]]:
     """Write resources.json + a policy config for this registry and run the CLI."""
     registry = registry or world.registry
     prod = json.loads((ROOT / "policies" / "config.prod.json").read_text())

@@ -31,7 +31,16 @@ from .lib import (
 PROD = json.loads((ROOT / "policies" / "config.prod.json").read_text())
 
 CASES: list[tuple[str, dict[str, Any]]] = [
-    *[(p, r) for p in ("container-images-pinned", "container-images-allowed-registries", "workloads-hardened", "secrets-not-in-plaintext") for r in (deployment(), cronjob())],
+    *[
+        (p, r)
+        for p in (
+            "container-images-pinned",
+            "container-images-allowed-registries",
+            "workloads-hardened",
+            "secrets-not-in-plaintext",
+        )
+        for r in (deployment(), cronjob())
+    ],
     ("firewall-no-world-admin-ports", firewall()),
     ("firewall-web-from-cloudflare-only", firewall()),
     ("servers-guarded", server()),

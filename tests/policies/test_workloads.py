@@ -91,7 +91,11 @@ def test_hardened_init_and_ephemeral_containers() -> None:
     msgs = check(H, deployment(spec=pod_spec(initContainers=[bad])))
     assert msgs == ["Deployment honeydue/api: initContainers[init]: privileged: true"]
     # Ephemeral containers: security checked, resources/probes not (the API forbids them).
-    eph = {"name": "dbg", "image": "x", "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+    eph: dict[str, Any] = {
+        "name": "dbg",
+        "image": "x",
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
     assert check(H, deployment(spec=pod_spec(ephemeralContainers=[eph]))) == []
     eph["securityContext"]["allowPrivilegeEscalation"] = True
     assert len(check(H, deployment(spec=pod_spec(ephemeralContainers=[eph])))) == 1
@@ -99,7 +103,14 @@ def test_hardened_init_and_ephemeral_containers() -> None:
 
 def test_hardened_jobs_need_no_probes_but_long_running_do() -> None:
     assert check(H, cronjob()) == []
-    job = resource("kubernetes:batch/v1:Job", "migrate", {"metadata": {"name": "migrate"}, "spec": {"template": {"spec": pod_spec(containers=[container(probes=False)])}}})
+    job = resource(
+        "kubernetes:batch/v1:Job",
+        "migrate",
+        {
+            "metadata": {"name": "migrate"},
+            "spec": {"template": {"spec": pod_spec(containers=[container(probes=False)])}},
+        },
+    )
     assert check(H, job) == []
     ds = deployment(spec=pod_spec(containers=[container(probes=False)]))
     ds["type"] = "kubernetes:apps/v1:DaemonSet"
@@ -131,7 +142,7 @@ def test_hardened_unknowns_are_not_violations() -> None:
     assert check(H, with_container(securityContext="[unknown]")) == []
     assert check(H, with_container(resources="[unknown]", livenessProbe="[unknown]")) == []
     assert check(H, with_container(securityContext__capabilities__drop=["[unknown]"])) == []
-    assert check(H, deployment(spec="[unknown]")) == []
+    assert check(H, deployment(spec="[unknown]")) == []  # type: ignore[arg-type]
     spec = pod_spec(securityContext="[unknown]")
     del spec["containers"][0]["securityContext"]["runAsNonRoot"]
     assert check(H, deployment(spec=spec)) == []
@@ -144,7 +155,9 @@ S = "secrets-not-in-plaintext"
 
 def test_plaintext_compliant() -> None:
     assert check(S, deployment()) == []
-    assert check(S, config_map({"LOG_LEVEL": "info", "API_URL": "https://api.myhoneydue.com", "KEY_PREFIX": "hd:"})) == []
+    assert (
+        check(S, config_map({"LOG_LEVEL": "info", "API_URL": "https://api.myhoneydue.com", "KEY_PREFIX": "hd:"})) == []
+    )
 
 
 @pytest.mark.parametrize(
