@@ -4,7 +4,7 @@
 #   usage: tools/validators.sh            (VENV=path overrides the repo's .venv)
 # Installs / provides:
 #   - cloud-init 22.4.2 (Debian 12 apt): its Python schema API, run under /usr/bin/python3
-#   - shellcheck (Debian 12 apt)
+#   - shellcheck, docker-registry (Debian 12 apt)
 #   - the cloud-init cloud-config schema of Debian 13 (25.1.x), which flags unknown top-level
 #     keys; extracted to $HONEYDUE_CACHE/cloud-init-schema/ (see tests/test_cloud_init.py)
 #   - check-jsonschema and cryptography in the venv (exact pins)
@@ -32,6 +32,8 @@ apt_install() {
 apt_missing=()
 /usr/bin/python3 -c 'import cloudinit.config.schema' 2>/dev/null || apt_missing+=(cloud-init)
 command -v shellcheck >/dev/null || apt_missing+=(shellcheck)
+# The signature end-to-end test serves images from Debian's registry on a loopback port.
+command -v docker-registry >/dev/null || apt_missing+=(docker-registry)
 # trixie-fetch.sh needs the archive keyring that knows Debian 13's signing keys.
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || apt_missing+=(debian-archive-keyring)
 if [ "${#apt_missing[@]}" -gt 0 ]; then

@@ -61,8 +61,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, str):
         return UNKNOWN if value in _UNKNOWN_STRINGS else value
     if isinstance(value, Mapping):
-        if _SECRET_SIG in value:
-            return plain(value.get("value", "[secret]"))
+        if any(key == _SECRET_SIG for key in value):  # iterate: `in` would read the proxy's value
+            return plain(_item(value, "value")) if any(key == "value" for key in value) else UNKNOWN
         out: dict[str, Any] = {}
         for key in value:  # iterating a proxy yields keys without checking values
             out[str(key)] = plain(_item(value, key))

@@ -95,3 +95,11 @@ def test_stack_policy_every_input_unknown() -> None:
             out = check_stack("namespaces-default-deny", changed)
             # Unknown workload fields may hide the workload; unknown policy fields make it undecidable.
             assert out == [], (i, path)
+
+
+def test_secret_wire_wrapper_is_unwrapped() -> None:
+    """The mock/engine wire form of a secret: the value is checked when present, unknown when not."""
+    sig = "4dabf18193072939515e22adb298388d"
+    wrapped = {sig: "1b47061264138c4ac30d75fd1eb44270", "value": "x" * 40000}
+    assert len(check("user-data-size", server(), props={**server()["inputs"], "userData": wrapped})) == 1
+    assert check("user-data-size", server(), props={**server()["inputs"], "userData": {sig: "1b47"}}) == []
