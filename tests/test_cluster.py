@@ -248,3 +248,27 @@ def test_stack_outputs(prod_plan: mockrt.PlanResult) -> None:
     assert all(ipaddress.ip_address(v).version == 6 and v.endswith("::1") for v in out["publicIpv6"].values())
     assert out["privateIps"] == {"k3s-1": "10.0.1.11", "k3s-2": "10.0.1.12", "k3s-3": "10.0.1.13"}
     assert out["apiEndpoint"] == "https://k8s.myhoneydue.com:6443"
+
+
+def test_plan_user_data_passes_the_real_cloud_init_schemas(
+    prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult, tmp_path: Any
+) -> None:
+    """The user_data the plan sends (real PKI, real addresses) against cloud-init's own schemas."""
+    import subprocess
+
+    from tests.test_cloud_init import _CLOUD_INIT_CHECK, SYSTEM_PYTHON, _check_jsonschema
+
+    paths = []
+    for server in prod_plan.of_type(SERVER) + staging_plan.of_type(SERVER):
+        path = tmp_path / f"{server.inputs['name']}.yaml"
+        path.write_text(server.inputs["userData"])
+        paths.append(path)
+    strict_25 = _check_jsonschema(*paths)
+    assert strict_25.returncode == 0, strict_25.stdout + strict_25.stderr
+    strict_22 = subprocess.run(
+        [SYSTEM_PYTHON, "-c", _CLOUD_INIT_CHECK, *map(str, paths)], capture_output=True, text=True, check=False
+    )
+    assert strict_22.returncode == 0, strict_22.stderr
+    results = json.loads(strict_22.stdout)
+    assert len(results) == 4
+    assert all(r["error"] is None for r in results.values()), results

@@ -41,6 +41,9 @@ def test_plan_writes_every_artifact(stack: str, servers: int, tmp_path: Path) ->
     assert (tmp_path / "manifests").is_dir()
     assert f"stack {stack}: {len(resources)} resources" in proc.stdout
     assert "component tree:" in proc.stdout
+    # the policy pack ran over the real plan and no mandatory policy is violated
+    assert '"summary": "PASS: 0 mandatory' in proc.stdout
+    assert "container-images-signed ran as ADVISORY" in proc.stdout
 
 
 def test_resources_json_redacts_every_secret(tmp_path: Path) -> None:
