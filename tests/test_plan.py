@@ -104,3 +104,12 @@ def test_recorder_sees_secret_wrappers(prod_plan: mockrt.PlanResult) -> None:
     server = prod_plan.of_type("hcloud:index/server:Server")[0]
     assert server.raw_inputs["userData"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
     assert server.to_json()["inputs"]["userData"] == "[secret]"
+
+
+def test_make_plan_target_for_a_named_stack() -> None:
+    """The README's command, through make, for a non-default stack."""
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "plan", "STACK=staging"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "stack staging: " in proc.stdout and (ROOT / "build" / "staging" / "resources.json").exists()
