@@ -195,16 +195,11 @@ class StackConfig:
     images: Mapping[str, str] = field(default_factory=dict)
     replicas: Mapping[str, int] = field(default_factory=dict)
     resources: Mapping[str, Resources] = field(default_factory=dict)
-    secret_keys: tuple[str, ...] = ()
 
     @property
     def web_hostnames(self) -> tuple[str, ...]:
         """Every proxied public hostname of the stack, in a stable order."""
         return (self.api_hostname, self.admin_hostname, *self.extra_hostnames)
-
-    @property
-    def first_server(self) -> Server:
-        return self.servers[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,7 +208,7 @@ class StackConfig:
 
 
 class _Collector:
-    """Accumulates problems; `check` runs one rule and records its failure."""
+    """Accumulates the problems of one load, so all are raised together."""
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []

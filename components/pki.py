@@ -38,10 +38,6 @@ def secure_token(root_ca_pem: str, secret: str) -> str:
     return f"K10{ca_hash(root_ca_pem)}::server:{secret}"
 
 
-def ca_file_name(role: str, suffix: str) -> str:
-    return f"{role}.{suffix}"
-
-
 def _as_file(path: str, pem: pulumi.Output[str]) -> pulumi.Output[tuple[str, str]]:
     return pem.apply(lambda text: (path, text))
 
@@ -110,8 +106,8 @@ class ClusterPki(pulumi.ComponentResource):
             # alone: the root repeated four more times would cost 2.2 KB of the 16 KiB user_data.
             bundle = pulumi.Output.concat(cert.cert_pem, root.cert_pem) if role == "server-ca" else cert.cert_pem
             intermediates[role] = (ca_key, cert.cert_pem, bundle)
-            files.append(_as_file(ca_file_name(role, "crt"), bundle))
-            files.append(_as_file(ca_file_name(role, "key"), ca_key.private_key_pem))
+            files.append(_as_file(f"{role}.crt", bundle))
+            files.append(_as_file(f"{role}.key", ca_key.private_key_pem))
         # ECDSA: kube-apiserver signs service-account tokens with ES256 as well as RS256, and the
         # key is 1.4 KB smaller than RSA-2048 in the first server's user_data.
         service_key = key("service")
