@@ -26,6 +26,11 @@ ADMIN_PORTS = {"22", "2222", "6443", "2379", "2380", "10250"}
 WORLD = {"0.0.0.0/0", "::/0"}
 
 
+def servers(plan: mockrt.PlanResult) -> list[mockrt.Registration]:
+    """Servers in config order: they register when their user_data resolves, in any order."""
+    return sorted(plan.of_type(SERVER), key=lambda r: r.inputs["name"])
+
+
 def user_data(server: mockrt.Registration) -> dict[str, Any]:
     text = server.inputs["userData"]
     assert text.startswith("#cloud-config\n")
@@ -44,13 +49,13 @@ def certs(pem: str) -> list[x509.Certificate]:
 
 
 def test_server_counts(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
-    assert len(prod_plan.of_type(SERVER)) == 3
-    assert len(staging_plan.of_type(SERVER)) == 1
+    assert len(servers(prod_plan)) == 3
+    assert len(servers(staging_plan)) == 1
 
 
 def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> None:
     by_urn = prod_plan.by_urn()
-    servers = {r.urn for r in prod_plan.of_type(SERVER)}
+    server_urns = {r.urn for r in servers(prod_plan)}
 
     def closure(urn: str, seen: set[str]) -> set[str]:
         for dep in by_urn[urn].dependencies:
@@ -59,33 +64,33 @@ def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> No
                 closure(dep, seen)
         return seen
 
-    for urn in servers:
-        assert not (closure(urn, set()) & (servers - {urn})), urn
+    for urn in server_urns:
+        assert not (closure(urn, set()) & (server_urns - {urn})), urn
 
 
 def test_servers_protected_and_never_replaced_by_config(
     prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult
 ) -> None:
-    for server in prod_plan.of_type(SERVER):
+    for server in servers(prod_plan):
         assert server.options["protect"] is True
         assert server.inputs["deleteProtection"] is True and server.inputs["rebuildProtection"] is True
         assert {"userData", "image", "sshKeys"} <= set(server.options["ignoreChanges"])
-    for server in staging_plan.of_type(SERVER):
+    for server in servers(staging_plan):
         assert server.options["protect"] is False
         assert {"userData", "image", "sshKeys"} <= set(server.options["ignoreChanges"])
 
 
 def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: mockrt.PlanResult) -> None:
-    ips = [s.inputs["networks"][0]["ip"] for s in prod_plan.of_type(SERVER)]
+    ips = [s.inputs["networks"][0]["ip"] for s in servers(prod_plan)]
     assert ips == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
-    for server in prod_plan.of_type(SERVER):
+    for server in servers(prod_plan):
         assert server.inputs["firewallIds"] and server.inputs["networks"][0]["networkId"]
         assert server.inputs["placementGroupId"]  # all three share fsn1: spread group
 
 
 def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.PlanResult) -> None:
     assert not staging_plan.of_type("hcloud:index/placementGroup:PlacementGroup")
-    assert "placementGroupId" not in staging_plan.of_type(SERVER)[0].inputs
+    assert "placementGroupId" not in servers(staging_plan)[0].inputs
 
 
 def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
@@ -157,7 +162,7 @@ def test_cloudflare_answer_validation(v4: list[str], v6: list[str] | None, messa
 
 
 def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> None:
-    first, second = (user_data(s) for s in prod_plan.of_type(SERVER)[:2])
+    first, second = (user_data(s) for s in servers(prod_plan)[:2])
     k3s_first = yaml.safe_load(written(first, "/etc/rancher/k3s/config.yaml"))
     k3s_second = yaml.safe_load(written(second, "/etc/rancher/k3s/config.yaml"))
     token = k3s_first["token"]
@@ -176,7 +181,7 @@ def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> No
 
 
 def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
-    docs = [user_data(s) for s in prod_plan.of_type(SERVER)]
+    docs = [user_data(s) for s in servers(prod_plan)]
     tls_paths = [
         {f["path"] for f in d["write_files"] if f["path"].startswith("/var/lib/rancher/k3s/server/tls/")} for d in docs
     ]
@@ -201,7 +206,7 @@ def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
 
 
 def test_joiners_point_at_the_first_private_ip(prod_plan: mockrt.PlanResult) -> None:
-    configs = [yaml.safe_load(written(user_data(s), "/etc/rancher/k3s/config.yaml")) for s in prod_plan.of_type(SERVER)]
+    configs = [yaml.safe_load(written(user_data(s), "/etc/rancher/k3s/config.yaml")) for s in servers(prod_plan)]
     assert configs[0].get("cluster-init") is True and "server" not in configs[0]
     assert [c.get("server") for c in configs[1:]] == ["https://10.0.1.11:6443"] * 2
     sans = set(configs[0]["tls-san"])
@@ -219,24 +224,22 @@ def test_kubeconfig_is_a_secret_admin_client_cert(prod_plan: mockrt.PlanResult) 
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
     # Signed by the client CA the first server receives.
-    client_ca = certs(
-        written(user_data(prod_plan.of_type(SERVER)[0]), "/var/lib/rancher/k3s/server/tls/client-ca.crt")
-    )[0]
+    client_ca = certs(written(user_data(servers(prod_plan)[0]), "/var/lib/rancher/k3s/server/tls/client-ca.crt"))[0]
     cert.verify_directly_issued_by(client_ca)
 
 
 def test_private_material_is_secret(prod_plan: mockrt.PlanResult) -> None:
-    for server in prod_plan.of_type(SERVER):
+    for server in servers(prod_plan):
         assert server.raw_inputs["userData"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
     ready = prod_plan.of_type("pulumi-python:dynamic:Resource")
     assert len(ready) == 1
     assert ready[0].raw_inputs["keyPem"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
-    server_urns = {s.urn for s in prod_plan.of_type(SERVER)}
+    server_urns = {s.urn for s in servers(prod_plan)}
     assert server_urns <= set(ready[0].dependencies)
 
 
 def test_user_data_within_budget(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
-    for server in prod_plan.of_type(SERVER) + staging_plan.of_type(SERVER):
+    for server in servers(prod_plan) + servers(staging_plan):
         assert len(server.inputs["userData"].encode()) <= 16 * 1024
 
 
@@ -259,7 +262,7 @@ def test_plan_user_data_passes_the_real_cloud_init_schemas(
     from tests.test_cloud_init import _CLOUD_INIT_CHECK, SYSTEM_PYTHON, _check_jsonschema
 
     paths = []
-    for server in prod_plan.of_type(SERVER) + staging_plan.of_type(SERVER):
+    for server in servers(prod_plan) + servers(staging_plan):
         path = tmp_path / f"{server.inputs['name']}.yaml"
         path.write_text(server.inputs["userData"])
         paths.append(path)
