@@ -50,6 +50,9 @@ FAIL2BAN_JAIL_PATH = "/etc/fail2ban/jail.d/sshd.local"
 AUTO_UPGRADES_PATH = "/etc/apt/apt.conf.d/20auto-upgrades"
 SECURITY_ONLY_PATH = "/etc/apt/apt.conf.d/52unattended-upgrades-security-only"
 BOOTSTRAP_PATH = "/usr/local/sbin/honeydue-k3s-bootstrap"
+METADATA_GUARD_RULES_PATH = "/etc/honeydue/metadata-guard.nft"
+METADATA_GUARD_UNIT = "honeydue-metadata-guard.service"
+METADATA_GUARD_UNIT_PATH = f"/etc/systemd/system/{METADATA_GUARD_UNIT}"
 HARDEN_PATH = "/usr/local/sbin/honeydue-harden"
 
 # Audit log rotation: days kept, files kept, MiB per file.
@@ -58,7 +61,8 @@ AUDIT_LOG_MAXBACKUP = 10
 AUDIT_LOG_MAXSIZE = 100
 
 # python3-systemd: fail2ban's systemd backend needs it (only a Recommends of fail2ban).
-PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades")
+# nftables: the metadata guard (metadata-guard.nft) is an nftables table of its own.
+PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades", "nftables")
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -170,6 +174,8 @@ def render_user_data(node: NodeBootstrap) -> str:
         _file(AUTO_UPGRADES_PATH, _read("20auto-upgrades"), "0644"),
         _file(SECURITY_ONLY_PATH, _read("52unattended-upgrades-security-only"), "0644"),
         _file(SYSCTL_PATH, _read("sysctl-kubelet.conf"), "0644"),
+        _file(METADATA_GUARD_RULES_PATH, _read_stripped("metadata-guard.nft"), "0644"),
+        _file(METADATA_GUARD_UNIT_PATH, _read_stripped("honeydue-metadata-guard.service"), "0644"),
         # Holds the cluster token (and the S3 secret): root only.
         _file(K3S_CONFIG_PATH, _dump(k3s_config, inline_lists=True), "0600"),
         _file(AUDIT_POLICY_PATH, _read_stripped("audit-policy.yaml"), "0600"),
@@ -224,8 +230,12 @@ def _runcmd(node: NodeBootstrap) -> list[str]:
     bootstrap = shlex.join([BOOTSTRAP_PATH, node.k3s_version, node.private_ip, role, *node.peers])
     return [
         'failed=""',
+        # First, before K3s exists: the guard's unit then runs early on every later boot, and
+        # K3s requires it. Without the guard K3s is not installed at all (fail closed).
+        f'systemctl enable --now {METADATA_GUARD_UNIT} || failed=" metadata-guard"',
         f'{shlex.quote(HARDEN_PATH)} || failed="$failed harden"',
-        f'{bootstrap} || failed="$failed k3s-bootstrap"',
+        'case "$failed" in *metadata-guard*) echo "honeydue: K3s not installed: no metadata guard" >&2 ;; '
+        f'*) {bootstrap} || failed="$failed k3s-bootstrap" ;; esac',
         'if [ -n "$failed" ]; then echo "honeydue first boot failed:$failed" >&2; exit 1; fi',
     ]
 

@@ -130,11 +130,11 @@ def real_nodes() -> list[NodeBootstrap]:
 
 def make_real_nodes() -> list[NodeBootstrap]:
     """Realistic sizes, shaped like components/pki.py makes them: an ECDSA P-256 root, one
-    intermediate per K3s CA role (each *.crt = intermediate + root), an RSA-2048 service.key,
+    intermediate per K3s CA role (each *.crt = intermediate + root), an ECDSA P-256 service.key,
     and the K10<sha256 of the root DER> token."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -145,7 +145,7 @@ def make_real_nodes() -> list[NodeBootstrap]:
     )  # fmt: skip
     pem = serialization.Encoding.PEM
 
-    def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
         fmt = serialization.PrivateFormat.TraditionalOpenSSL
         return key.private_bytes(pem, fmt, serialization.NoEncryption()).decode()
 
@@ -181,7 +181,7 @@ def make_real_nodes() -> list[NodeBootstrap]:
         cert = ca_cert(f"honeydue-prod-{name.replace('/', '-')}", key, root.subject, root_key)
         ca_files.append((f"{name}.crt", cert.public_bytes(pem).decode() + root_pem))
         ca_files.append((f"{name}.key", key_pem(key)))
-    ca_files.append(("service.key", key_pem(rsa.generate_private_key(65537, 2048))))
+    ca_files.append(("service.key", key_pem(ec.generate_private_key(ec.SECP256R1()))))  # ECDSA, as pki.py
     root_hash = hashlib.sha256(root.public_bytes(serialization.Encoding.DER)).hexdigest()
     return _nodes(f"K10{root_hash}::server:{os.urandom(24).hex()}", tuple(ca_files))
 
@@ -466,7 +466,7 @@ def test_user_data_over_budget_raises(real_nodes: list[NodeBootstrap]) -> None:
     keys = tuple(f"ssh-rsa {'A' * 700} key{i}" for i in range(12))  # ~8.5 KB of extra keys
     with pytest.raises(ValueError, match="budget"):
         render_user_data(replace(real_nodes[0], ssh_authorized_keys=keys))
-    render_user_data(replace(real_nodes[1], ssh_authorized_keys=keys))  # a joiner has room
+    render_user_data(replace(real_nodes[1], ssh_authorized_keys=keys[:8]))  # a joiner has room for ~5.7 KB
 
 
 # --------------------------------------------------------------------------------- semantics
@@ -653,11 +653,13 @@ def test_audit_policy(rendered: dict[str, str]) -> None:
 def test_runcmd_hardens_then_bootstraps_k3s(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
     node = real_nodes[2]
     doc = _parse(rendered[node.hostname])
+    bootstrap = f"{ci.BOOTSTRAP_PATH} {K3S_VERSION} {node.private_ip} join {PRIVATE_IPS[0]} {PRIVATE_IPS[1]}"
     assert doc["runcmd"] == [
         'failed=""',
+        f'systemctl enable --now {ci.METADATA_GUARD_UNIT} || failed=" metadata-guard"',
         f'{ci.HARDEN_PATH} || failed="$failed harden"',
-        f"{ci.BOOTSTRAP_PATH} {K3S_VERSION} {node.private_ip} join {PRIVATE_IPS[0]} {PRIVATE_IPS[1]}"
-        ' || failed="$failed k3s-bootstrap"',
+        'case "$failed" in *metadata-guard*) echo "honeydue: K3s not installed: no metadata guard" >&2 ;; '
+        f'*) {bootstrap} || failed="$failed k3s-bootstrap" ;; esac',
         'if [ -n "$failed" ]; then echo "honeydue first boot failed:$failed" >&2; exit 1; fi',
     ]
     files = _files(rendered[node.hostname])
@@ -770,9 +772,9 @@ def _bootstrap_argv(user_data: str) -> list[str]:
     """The bootstrap command line of a node's runcmd, as cloud-init's shell will split it."""
     import shlex
 
-    (line,) = [ln for ln in _parse(user_data)["runcmd"] if ln.startswith(ci.BOOTSTRAP_PATH)]
-    argv = shlex.split(line.split(" || ", 1)[0])
-    return argv[1:]
+    (line,) = [ln for ln in _parse(user_data)["runcmd"] if ci.BOOTSTRAP_PATH in ln]
+    command = ci.BOOTSTRAP_PATH + line.split(ci.BOOTSTRAP_PATH, 1)[1].split(" || ", 1)[0]
+    return shlex.split(command)[1:]
 
 
 def _bootstrap(tmp_path: Path, user_data: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
@@ -910,20 +912,40 @@ def test_bootstrap_fails_when_the_installer_never_comes(tmp_path: Path, rendered
     assert not [c for c in calls if c.startswith(("systemctl", "installer"))]
 
 
-def test_a_failed_hardening_step_does_not_stop_the_k3s_bootstrap(tmp_path: Path, rendered: dict[str, str]) -> None:
-    """The runcmd script as cloud-init writes it, with the two steps replaced by stubs."""
-    doc = _parse(rendered["honeydue-prod-2"])
-    script = "\n".join(doc["runcmd"])
+def _run_runcmd(tmp_path: Path, user_data: str, fail: set[str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The runcmd script as cloud-init writes it, each step replaced by a stub that may fail."""
+    script = "\n".join(_parse(user_data)["runcmd"])
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for path, rc in ((ci.HARDEN_PATH, 1), (ci.BOOTSTRAP_PATH, 0)):
-        script = script.replace(path, str(bin_dir / Path(path).name))
-        stub = bin_dir / Path(path).name
-        stub.write_text(f"#!/bin/sh\necho {Path(path).name} >> {tmp_path}/ran\nexit {rc}\n")
+    for path in (ci.HARDEN_PATH, ci.BOOTSTRAP_PATH, "systemctl"):
+        name = Path(path).name
+        if path != "systemctl":
+            script = script.replace(path, str(bin_dir / name))
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\necho {name} >> {tmp_path}/ran\nexit {1 if name in fail else 0}\n")
         stub.chmod(0o755)
-    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
-    assert (tmp_path / "ran").read_text().split() == ["honeydue-harden", "honeydue-k3s-bootstrap"]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False, env=env)
+    return proc, (tmp_path / "ran").read_text().split()
+
+
+def test_a_failed_hardening_step_does_not_stop_the_k3s_bootstrap(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"honeydue-harden"})
+    assert ran == ["systemctl", "honeydue-harden", "honeydue-k3s-bootstrap"]
     assert proc.returncode == 1 and "failed: harden" in proc.stderr
+
+
+def test_a_failed_k3s_bootstrap_still_hardens(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"honeydue-k3s-bootstrap"})
+    assert ran == ["systemctl", "honeydue-harden", "honeydue-k3s-bootstrap"]
+    assert proc.returncode == 1 and "failed: k3s-bootstrap" in proc.stderr
+
+
+def test_no_k3s_without_the_metadata_guard(tmp_path: Path, rendered: dict[str, str]) -> None:
+    """Fail closed: pods must never run on a node where they could read the user_data."""
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"systemctl"})
+    assert ran == ["systemctl", "honeydue-harden"]
+    assert proc.returncode == 1 and "failed: metadata-guard" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -209,8 +209,9 @@ def test_ca_files_only_on_the_bootstrap_server(prod_plan: mockrt.PlanResult) -> 
 
 
 def _bootstrap_args(doc: dict[str, Any]) -> list[str]:
-    (line,) = [ln for ln in doc["runcmd"] if ln.startswith("/usr/local/sbin/honeydue-k3s-bootstrap ")]
-    return line.split(" || ", 1)[0].split()[1:]
+    path = "/usr/local/sbin/honeydue-k3s-bootstrap "
+    (line,) = [ln for ln in doc["runcmd"] if path in ln]
+    return line.split(path, 1)[1].split(" || ", 1)[0].split()
 
 
 def test_bootstrap_server_is_chosen_by_config_and_joiners_name_it_first(prod_plan: mockrt.PlanResult) -> None:
