@@ -167,6 +167,51 @@ def close_after_open_problems(doc: Doc) -> list[str]:
     return problems
 
 
+def unpinned_containers(doc: Doc) -> list[str]:
+    """Job containers and services run images pinned by digest."""
+    images = []
+    for job in (doc.get("jobs") or {}).values():
+        for spec in [job.get("container"), *(job.get("services") or {}).values()]:
+            if spec:
+                images.append(spec if isinstance(spec, str) else spec.get("image", ""))
+    return [i for i in images if not re.search(r"@sha256:[0-9a-f]{64}$", i)]
+
+
+def pack_prerequisite_problems(doc: Doc) -> list[str]:
+    """Before a job runs the pack: cosign installed, the venv made and cosign logged in, 6443 open."""
+    problems = []
+    for name, job in (doc.get("jobs") or {}).items():
+        job_steps = job.get("steps") or []
+        packs = [i for i, s in enumerate(job_steps) if _is_pack(s) and (s.get("with") or {}).get("policyPacks")]
+        if not packs:
+            continue
+        first = min(packs)
+        wanted = {
+            "cosign installed": lambda s: str(s.get("uses", "")).startswith("sigstore/cosign-installer@"),
+            "registry login": lambda s: "tools/ci-prepare.sh" in s.get("run", ""),
+            "ci-access open": lambda s: "tools/ci_access.py open" in s.get("run", ""),
+        }
+        for what, predicate in wanted.items():
+            if not any(predicate(s) for s in job_steps[:first]):
+                problems.append(f"job {name}: no {what} before the pack runs")
+    return problems
+
+
+def release_order_problems(doc: Doc) -> list[str]:
+    """The release job checks the image with tools/release_image.py before it writes any config."""
+    job_steps = doc["jobs"]["propose"]["steps"]
+    checks = [i for i, s in enumerate(job_steps) if "tools/release_image.py" in s.get("run", "")]
+    writes = [i for i, s in enumerate(job_steps) if "pulumi config set" in s.get("run", "")]
+    if not checks or not writes:
+        return [f"release job: check steps {checks}, write steps {writes}"]
+    if max(checks) > min(writes):
+        return ["release job writes config before checking the image"]
+    on = triggers(doc) or {}
+    if "image" not in ((on.get("workflow_dispatch") or {}).get("inputs") or {}):
+        return ["release workflow takes no image input"]
+    return []
+
+
 # --- the real workflows -------------------------------------------------------------------------
 
 
@@ -183,6 +228,21 @@ def test_workflow_rules(path: Path) -> None:
     assert missing_permissions(doc) == []
     assert expressions_in_run(doc) == []
     assert close_after_open_problems(doc) == []
+    assert unpinned_containers(doc) == []
+    assert pack_prerequisite_problems(doc) == []
+
+
+def test_ci_runs_make_test_in_a_digest_pinned_debian_container() -> None:
+    doc = load("ci.yml")
+    job = doc["jobs"]["test"]
+    assert job["container"]["image"].startswith("debian:")
+    assert "--privileged" in job["container"]["options"]  # the boot test's namespaces and mounts
+    assert any(s.get("run") == "bash .ci/run" for s in job["steps"])
+    assert set(triggers(doc)) == {"push", "pull_request"}
+
+
+def test_release_checks_before_it_writes() -> None:
+    assert release_order_problems(load("release.yml")) == []
 
 
 def test_every_local_script_a_workflow_runs_exists() -> None:
@@ -212,6 +272,10 @@ def test_preview_lists_a_new_stack_and_refuses_one_without_policy_config(tmp_pat
     assert sorted(run_stack_list(doc, repo, tmp_path)) == sorted({*stack_files(), "qa"})
     (repo / "policies" / "config.qa.json").unlink()
     with pytest.raises(AssertionError, match=r"config\.qa\.json"):
+        run_stack_list(doc, repo, tmp_path)
+    (repo / "policies" / "config.qa.json").write_text("{}\n")
+    (repo / 'Pulumi.x",y.yaml').write_text("config: {}\n")  # would inject a matrix entry
+    with pytest.raises(AssertionError, match="stack name must match"):
         run_stack_list(doc, repo, tmp_path)
 
 
@@ -266,6 +330,31 @@ def test_rules_fail_on_mutated_workflows() -> None:
     no_close = _mutate("deploy.yml", lambda d: d["jobs"]["prod"]["steps"][-1].pop("if"))
     assert close_after_open_problems(no_close) == [
         "job prod opens the ci-access firewall and never closes it in an always() step"
+    ]
+
+
+def test_container_prerequisite_and_release_rules_fail_on_mutations() -> None:
+    tagged = _mutate("ci.yml", lambda d: d["jobs"]["test"]["container"].update(image="debian:bookworm"))
+    assert unpinned_containers(tagged) == ["debian:bookworm"]
+
+    def drop(job: str, predicate: Callable[[Doc], bool]) -> Callable[[Doc], None]:
+        return lambda d: d["jobs"][job]["steps"].remove(_step(d, job, predicate))
+
+    no_cosign = _mutate("preview.yml", drop("preview", lambda s: "cosign-installer" in s.get("uses", "")))
+    assert pack_prerequisite_problems(no_cosign) == ["job preview: no cosign installed before the pack runs"]
+    no_login = _mutate("deploy.yml", drop("prod", lambda s: "ci-prepare.sh" in s.get("run", "")))
+    assert pack_prerequisite_problems(no_login) == ["job prod: no registry login before the pack runs"]
+    no_open = _mutate("deploy.yml", drop("staging", lambda s: "ci_access.py open" in s.get("run", "")))
+    assert "job staging: no ci-access open before the pack runs" in pack_prerequisite_problems(no_open)
+
+    def write_first(d: Doc) -> None:
+        job_steps = d["jobs"]["propose"]["steps"]
+        check = _step(d, "propose", lambda s: s.get("id") == "check")
+        job_steps.remove(check)
+        job_steps.append(check)
+
+    assert release_order_problems(_mutate("release.yml", write_first)) == [
+        "release job writes config before checking the image"
     ]
 
 
