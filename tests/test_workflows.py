@@ -400,7 +400,7 @@ def test_actionlint_passes_and_can_fail(tmp_path: Path) -> None:
 
 
 def test_yamllint_passes_and_can_fail(tmp_path: Path) -> None:
-    files = [*map(str, workflow_files()), ".pre-commit-config.yaml", ".yamllint.yaml"]
+    files = [*map(str, workflow_files()), ".github/dependabot.yml", ".pre-commit-config.yaml", ".yamllint.yaml"]
     ok = subprocess.run([_tool("yamllint"), "--strict", *files], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = tmp_path / "bad.yml"
@@ -414,3 +414,23 @@ def test_yamllint_passes_and_can_fail(tmp_path: Path) -> None:
 def test_ci_prepare_script_passes_shellcheck() -> None:
     proc = subprocess.run(["shellcheck", str(ROOT / "tools" / "ci-prepare.sh")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+def precommit_problems(config: Doc) -> list[str]:
+    """The hooks run ruff, ruff format, mypy, actionlint and yamllint from the project's venv."""
+    hooks = {h["id"]: h for repo in config.get("repos") or [] for h in repo.get("hooks") or []}
+    problems = [f"no {h} hook" for h in ("ruff", "ruff-format", "mypy", "actionlint", "yamllint") if h not in hooks]
+    for hook in hooks.values():
+        binary = str(hook.get("entry", "")).split()[0]
+        if not (binary.startswith(".venv/bin/") and (BIN / Path(binary).name).exists()):
+            problems.append(f"hook {hook['id']} runs {binary!r}, not a venv binary")
+    return problems
+
+
+def test_precommit_runs_the_linters_from_the_venv() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    assert precommit_problems(config) == []
+    broken = copy.deepcopy(config)
+    broken["repos"][0]["hooks"] = [h for h in broken["repos"][0]["hooks"] if h["id"] != "mypy"]
+    broken["repos"][0]["hooks"][0]["entry"] = "ruff check"
+    assert precommit_problems(broken) == ["no mypy hook", "hook ruff runs 'ruff', not a venv binary"]
