@@ -23,8 +23,8 @@ GLOBAL_RUNNER = "20.57.1.2"
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_ci_access_firewall_has_no_rules_and_ignores_rule_changes(stack: str) -> None:
-    plan = mockrt.run_program(stack)
+def test_ci_access_firewall_has_no_rules_and_ignores_rule_changes(stack: str, request: pytest.FixtureRequest) -> None:
+    plan: mockrt.PlanResult = request.getfixturevalue(f"{stack}_plan")  # session fixtures (conftest.py)
     environment = ci_access.environment_of(stack)
     (ci,) = [f for f in plan.of_type(FIREWALL) if f.inputs.get("name") == f"honeydue-{environment}-ci-access"]
     assert not ci.inputs.get("rules")
@@ -71,6 +71,7 @@ class FakeHetzner:
         self.writes: list[list[dict[str, Any]]] = []
         self.token_seen: list[str] = []
         self.interfere: list[dict[str, Any]] = []  # rules "another run" adds right after our write
+        self.lose_writes = False  # another run always overwrites ours
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -105,7 +106,8 @@ class FakeHetzner:
                     self._send({"error": {"code": "not_found"}}, 404)
                     return
                 fake.writes.append(body["rules"])
-                fake.firewall["rules"] = body["rules"] + fake.interfere
+                if not fake.lose_writes:
+                    fake.firewall["rules"] = body["rules"] + fake.interfere
                 fake.interfere = []
                 self._send({"actions": [{"id": 1, "status": "running"}]}, 201)
 
@@ -158,3 +160,19 @@ def test_fails_loudly_without_token_or_firewall(hetzner: tuple[FakeHetzner, dict
     assert ci_access.main(["open", "--stack", "staging", "--ip", GLOBAL_RUNNER], env) == 1
     assert ci_access.main(["open", "--stack", "nope", "--ip", GLOBAL_RUNNER], env) == 1
     assert not fake.writes
+
+
+def test_close_without_a_rule_writes_nothing(hetzner: tuple[FakeHetzner, dict[str, str]]) -> None:
+    fake, env = hetzner
+    assert ci_access.main(["close", "--stack", "staging"], env) == 0
+    assert fake.writes == []
+
+
+def test_gives_up_when_the_change_never_holds(
+    hetzner: tuple[FakeHetzner, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, env = hetzner
+    fake.lose_writes = True
+    monkeypatch.setattr(ci_access.time, "sleep", lambda _s: None)
+    assert ci_access.main(["open", "--stack", "staging", "--ip", GLOBAL_RUNNER], env) == 1
+    assert len(fake.writes) == 5

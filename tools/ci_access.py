@@ -145,10 +145,12 @@ def converge(
 ) -> None:
     """Read, edit, write, re-read: retried while another run's write got in between."""
     for attempt in range(5):
-        rules = api.firewall(name).get("rules") or []
-        if done(rules) and edit(rules) == rules:
+        firewall = api.firewall(name)
+        rules = firewall.get("rules") or []
+        wanted = edit(rules)
+        if done(rules) and wanted == rules:
             return
-        api.set_rules(int(api.firewall(name)["id"]), edit(rules))
+        api.set_rules(int(firewall["id"]), wanted)
         if done(api.firewall(name).get("rules") or []):
             return
         time.sleep(1 + attempt)
