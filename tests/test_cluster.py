@@ -99,7 +99,7 @@ def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.Pla
 def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
     published = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
     expected = set(published["ipv4"]) | set(published["ipv6"])
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     rules = firewall.inputs["rules"]
     web = [r for r in rules if r.get("port") in ("80", "443")]
     assert len(web) == 2
@@ -111,7 +111,7 @@ def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanRes
 
 
 def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     for rule in firewall.inputs["rules"]:
         if rule.get("port") in ADMIN_PORTS:
             assert not WORLD & set(rule["sourceIps"])
