@@ -69,7 +69,7 @@ cluster = K3sCluster(
         ),
         network_id=network.network_id,
         subnet=network.subnet,
-        firewall_id=firewall.firewall_id,
+        firewall_ids=(firewall.firewall_id, firewall.ci_firewall_id),
         placement_group_ids=network.placement_group_ids,
         ssh_port=cfg.ssh_port,
         admin_user=cfg.admin_user,

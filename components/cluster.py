@@ -56,7 +56,8 @@ class K3sClusterArgs:
     network_id: pulumi.Input[int]
     subnet: pulumi.Resource
     """Servers attach to the network only once the subnet exists."""
-    firewall_id: pulumi.Input[int]
+    firewall_ids: tuple[pulumi.Input[int], ...]
+    """The cluster firewall, and the CI-access firewall whose one rule CI opens per run."""
     placement_group_ids: Mapping[str, pulumi.Input[int]]
     ssh_port: int
     admin_user: str
@@ -263,7 +264,7 @@ class K3sCluster(pulumi.ComponentResource):
                             ipv6=ipv6[s.name].id.apply(int),
                         )
                     ],
-                    firewall_ids=[args.firewall_id],
+                    firewall_ids=list(args.firewall_ids),
                     ssh_keys=[k.id for k in ssh_keys],
                     user_data=user_data,
                     labels={**labels(args.environment, "k3s-server"), "k3s-bootstrap": str(s.bootstrap).lower()},

@@ -87,7 +87,9 @@ def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: moc
     ips = [s.inputs["networks"][0]["ip"] for s in servers(prod_plan)]
     assert ips == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
     for server in servers(prod_plan):
-        assert server.inputs["firewallIds"] and server.inputs["networks"][0]["networkId"]
+        # the cluster firewall and the CI-access one (rules opened per CI run, always closed)
+        assert len(server.inputs["firewallIds"]) == 2 and server.inputs["networks"][0]["networkId"]
+        assert {f.urn for f in prod_plan.of_type(FIREWALL)} <= set(server.dependencies)
         assert server.inputs["placementGroupId"]  # all three share fsn1: spread group
 
 
