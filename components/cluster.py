@@ -279,6 +279,10 @@ class K3sCluster(pulumi.ComponentResource):
                         # etcd member. Day-2 changes go through Kubernetes (HelmChartConfig,
                         # upgrade Plans), not cloud-init.
                         ignore_changes=["user_data", "image", "ssh_keys"],
+                        # A deliberate replacement (a dead server, `pulumi up --replace`) must
+                        # delete first: the new server takes the same name, private IP and
+                        # Primary IPs, which the old one holds until it is gone.
+                        delete_before_replace=True,
                     ),
                 )
             )

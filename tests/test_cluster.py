@@ -74,6 +74,8 @@ def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> No
 def test_servers_protected_and_never_replaced_by_config(
     prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult
 ) -> None:
+    for server in servers(prod_plan) + servers(staging_plan):
+        assert server.options["deleteBeforeReplace"] is True  # same name, private IP, Primary IPs
     for server in servers(prod_plan):
         assert server.options["protect"] is True
         assert server.inputs["deleteProtection"] is True and server.inputs["rebuildProtection"] is True
