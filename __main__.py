@@ -5,12 +5,14 @@ from __future__ import annotations
 import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
+import pulumi_kubernetes as kubernetes
 
 from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
 from components.config import ConfigError, load_config
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.network import PrivateNetwork, PrivateNetworkArgs
+from components.platform import ClusterPlatform, ClusterPlatformArgs
 from components.runtime import raw_config
 from components.secrets import read_secrets
 
@@ -91,6 +93,30 @@ edge = CloudflareEdge(
     pulumi.ResourceOptions(providers=[cloudflare_provider]),
 )
 
+# TODO(lead): replace with cluster.k8s_provider (kubeconfig from the readiness gate, issue 8).
+k8s_provider = kubernetes.Provider("k8s", kubeconfig=cluster.kubeconfig)
+
+platform = ClusterPlatform(
+    "platform",
+    ClusterPlatformArgs(
+        environment=cfg.environment,
+        platform=cfg.platform,
+        k3s_version=cfg.k3s_version,
+        node_count=len(cfg.servers),
+        cluster_cidr=cfg.cluster_cidr,
+        private_network_cidr=cfg.private_network_cidr,
+        hcloud_token=secrets.hcloud_token,
+        network_id=network.network_id,
+        cloudflare_cidrs=firewall.cloudflare_cidrs,
+        origin_cert_pem=edge.origin_cert_pem,
+        origin_key_pem=edge.origin_key_pem,
+        origin_pull_ca_pem=edge.origin_pull_ca_pem,
+        origin_pulls=edge.origin_pulls,
+        registry_password=secrets.registry_password,
+    ),
+    pulumi.ResourceOptions(providers=[k8s_provider]),
+)
+
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)
 pulumi.export("publicIpv6", cluster.public_ipv6s)
@@ -100,3 +126,4 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("urls", edge.urls)
 pulumi.export("zoneId", edge.zone_id)
 pulumi.export("originCertificateExpiry", edge.origin_cert_expires_on)
+pulumi.export("ingressMiddlewares", platform.middleware_refs)
