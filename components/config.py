@@ -787,7 +787,15 @@ def _check_resources(value: Any, errors: _Collector) -> dict[str, Resources]:
 
 # Chart keys of `platformCharts`, in install order. Values are merged over the Pulumi.yaml
 # default per chart and per field, so a stack can bump one version without restating the rest.
-PLATFORM_CHARTS = ("hcloudCcm", "hcloudCsi", "kyverno", "kured", "systemUpgradeController", "kubePrometheusStack", "loki")
+PLATFORM_CHARTS = (
+    "hcloudCcm",
+    "hcloudCsi",
+    "kyverno",
+    "kured",
+    "systemUpgradeController",
+    "kubePrometheusStack",
+    "loki",
+)
 PLATFORM_IMAGES = ("systemUpgradeController", "kubectl", "k3sUpgrade")
 RECLAIM_POLICIES = ("Retain", "Delete")
 KURED_DAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")
@@ -919,9 +927,7 @@ def _check_platform_images(value: Any, errors: _Collector) -> dict[str, str]:
     return {k: str(v) for k, v in merged.items()}
 
 
-def _check_signed_registries(
-    value: Any, kyverno: Any, allowed: tuple[str, ...], errors: _Collector
-) -> tuple[str, ...]:
+def _check_signed_registries(value: Any, kyverno: Any, allowed: tuple[str, ...], errors: _Collector) -> tuple[str, ...]:
     if not _ok(value):
         return ()
     if kyverno is True and not value:

@@ -133,7 +133,10 @@ class ClusterPlatform(pulumi.ComponentResource):
                 self._object(
                     "registry-secret",
                     render.opaque_secret(
-                        credentials, render.KYVERNO_NAMESPACE, {".dockerconfigjson": config_json}, "kubernetes.io/dockerconfigjson"
+                        credentials,
+                        render.KYVERNO_NAMESPACE,
+                        {".dockerconfigjson": config_json},
+                        "kubernetes.io/dockerconfigjson",
                     ),
                     depends_on=[ns],
                 )
@@ -215,7 +218,9 @@ class ClusterPlatform(pulumi.ComponentResource):
             after.append(
                 self._object(
                     "origin-pull-ca",
-                    render.opaque_secret(render.ORIGIN_PULL_CA_SECRET, render.KUBE_SYSTEM, {"ca.crt": args.origin_pull_ca_pem}),
+                    render.opaque_secret(
+                        render.ORIGIN_PULL_CA_SECRET, render.KUBE_SYSTEM, {"ca.crt": args.origin_pull_ca_pem}
+                    ),
                 )
             )
             if args.origin_pulls is not None:
@@ -249,7 +254,9 @@ class ClusterPlatform(pulumi.ComponentResource):
                 metadata=doc["metadata"],
                 type=doc["type"],
                 string_data=doc["stringData"],
-                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])),
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+                ),
             )
         if kind == "NetworkPolicy":
             return k8s.networking.v1.NetworkPolicy(name, metadata=doc["metadata"], spec=doc["spec"], opts=opts)

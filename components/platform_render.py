@@ -210,7 +210,7 @@ def traefik_values(trusted_ips: Sequence[str]) -> dict[str, Any]:
                 "forwardedHeaders": forwarded,
                 "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}},
             },
-            "websecure": {"port": 443, "forwardedHeaders": forwarded, "tls": {"enabled": True}},
+            "websecure": {"port": 443, "forwardedHeaders": forwarded, "http": {"tls": {"enabled": True}}},
         },
         "logs": {"access": {"enabled": True}},
         "securityContext": {
@@ -319,9 +319,15 @@ def kyverno_values(node_count: int) -> dict[str, Any]:
             "replicas": 3 if node_count >= 3 else 1,
             "container": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}},
         },
-        "backgroundController": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}},
-        "cleanupController": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}},
-        "reportsController": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}},
+        "backgroundController": {
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+        },
+        "cleanupController": {
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+        },
+        "reportsController": {
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+        },
     }
 
 
@@ -405,7 +411,9 @@ def server_plan(k3s_version: str, upgrade_image: str) -> dict[str, Any]:
             "concurrency": 1,
             "version": k3s_version,
             "nodeSelector": {
-                "matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "In", "values": ["true"]}]
+                "matchExpressions": [
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "In", "values": ["true"]}
+                ]
             },
             "serviceAccountName": "system-upgrade",
             # Servers are the only nodes: every one of them must be upgradable, taints or not.
@@ -459,9 +467,13 @@ def prometheus_stack_values() -> dict[str, Any]:
         "kubeEtcd": {"enabled": False},
         "grafana": {"enabled": True, "ingress": {"enabled": False}},
         "alertmanager": {
-            "alertmanagerSpec": {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}}
+            "alertmanagerSpec": {
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+            }
         },
-        "prometheusOperator": {"resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}},
+        "prometheusOperator": {
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+        },
         "prometheus": {
             "prometheusSpec": {
                 "retention": "10d",
