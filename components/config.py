@@ -795,6 +795,7 @@ PLATFORM_CHARTS = (
     "systemUpgradeController",
     "kubePrometheusStack",
     "loki",
+    "fluentBit",
 )
 PLATFORM_IMAGES = ("systemUpgradeController", "kubectl", "k3sUpgrade")
 RECLAIM_POLICIES = ("Retain", "Delete")

@@ -163,19 +163,21 @@ class ClusterPlatform(pulumi.ComponentResource):
 
         # --- Monitoring
         if p.monitoring:
-            ns = self._namespace(render.MONITORING_NAMESPACE, private_cidrs)
+            # privileged: node-exporter (host network, PID and paths) and fluent-bit (host logs).
+            ns = self._namespace(render.MONITORING_NAMESPACE, private_cidrs, privileged=True)
             self._release(
                 "kubePrometheusStack",
                 render.MONITORING_NAMESPACE,
                 render.prometheus_stack_values(),
                 [ns, *scheduling, *storage],
             )
-            self._release(
+            loki = self._release(
                 "loki",
                 render.MONITORING_NAMESPACE,
                 render.loki_values(p.loki_retention_hours, p.loki_storage_size),
                 [ns, *scheduling, *storage],
             )
+            self._release("fluentBit", render.MONITORING_NAMESPACE, render.fluent_bit_values(), [loki])
 
         self.register_outputs(
             {

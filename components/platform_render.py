@@ -532,6 +532,34 @@ def loki_values(retention_hours: int, storage_size: str) -> dict[str, Any]:
     }
 
 
+LOKI_PUSH_HOST = f"loki.{MONITORING_NAMESPACE}.svc.cluster.local"
+LOKI_PUSH_PORT = 3100
+
+
+def fluent_bit_values() -> dict[str, Any]:
+    """fluent-bit 0.58.1 values (fluent/helm-charts fluent-bit-0.58.1 values.yaml): the chart's
+    inputs (container logs under /var/log, the kubelet's journal) and Kubernetes filter, with
+    the output replaced: Loki's single-binary Service instead of Elasticsearch."""
+    outputs = "\n".join(
+        [
+            "[OUTPUT]",
+            "    Name loki",
+            "    Match *",
+            f"    Host {LOKI_PUSH_HOST}",
+            f"    Port {LOKI_PUSH_PORT}",
+            "    Labels job=fluent-bit",
+            "    Label_keys $kubernetes['namespace_name'],$kubernetes['pod_name'],$kubernetes['container_name']",
+            "    Line_Format json",
+            "    Retry_Limit 5",
+            "",
+        ]
+    )
+    return {
+        "config": {"outputs": outputs},
+        "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Memory budget (3 x cx33: 8 GB each)
 # --------------------------------------------------------------------------------------------
@@ -561,5 +589,6 @@ def memory_budget(node_count: int, monitoring: bool) -> list[BudgetLine]:
             BudgetLine("prometheus-operator", 1, 128),
             BudgetLine("alertmanager", 1, 64),
             BudgetLine("loki (single binary)", 1, 512),
+            BudgetLine("fluent-bit (DaemonSet)", node_count, 48),
         ]
     return lines

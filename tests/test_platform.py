@@ -113,7 +113,9 @@ def missing_paths(values: Mapping[str, Any], defaults: Mapping[str, Any], free_f
 
 
 def chart_defaults(name: str) -> dict[str, Any]:
+    # tests/data holds the defaults of charts that ../shared does not carry (fluent-bit).
     candidates = sorted((CHART_VALUES / "values").glob(f"{name}.values*.yaml"))
+    candidates += sorted((ROOT / "tests" / "data" / "chart-values").glob(f"{name}.values*.yaml"))
     assert candidates, name
     loaded: dict[str, Any] = yaml.safe_load(candidates[0].read_text())
     return loaded
@@ -129,6 +131,7 @@ def all_rendered_values(node_count: int = 3) -> dict[str, dict[str, Any]]:
         "kured-6.1.0": render.kured_values(WINDOW),
         "kube-prometheus-stack-88.5.3": render.prometheus_stack_values(),
         "loki-18.11.0": render.loki_values(168, "10Gi"),
+        "fluent-bit-0.58.1": render.fluent_bit_values(),
     }
 
 
@@ -225,7 +228,14 @@ def test_traefik_schema_rejects_a_typo(tmp_path: Path) -> None:
 
 @needs_shared
 @pytest.mark.parametrize(
-    "chart", ["hcloud-cloud-controller-manager-1.35.0", "kyverno-3.9.0", "kured-6.1.0", "kube-prometheus-stack-88.5.3"]
+    "chart",
+    [
+        "hcloud-cloud-controller-manager-1.35.0",
+        "kyverno-3.9.0",
+        "kured-6.1.0",
+        "kube-prometheus-stack-88.5.3",
+        "fluent-bit-0.58.1",
+    ],
 )
 def test_values_key_paths_exist_in_chart_defaults(chart: str) -> None:
     """These charts ship no values.schema.json: every key path we set must exist upstream."""
@@ -374,6 +384,7 @@ def test_platform_config_defaults_pin_every_chart() -> None:
         "systemUpgradeController": "0.20.1",
         "kubePrometheusStack": "88.5.3",
         "loki": "18.11.0",
+        "fluentBit": "0.58.1",
     }
     p = cfg.platform
     assert p.ccm and p.csi and p.kyverno and p.upgrades and p.kured and p.monitoring
@@ -429,6 +440,7 @@ RELEASES = {
     "system-upgrade-controller": "0.20.1",
     "kube-prometheus-stack": "88.5.3",
     "loki": "18.11.0",
+    "fluent-bit": "0.58.1",
 }
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 
@@ -454,7 +466,7 @@ def test_prod_has_every_add_on_pinned(prod_plan: mockrt.PlanResult) -> None:
 
 def test_staging_defaults(staging_plan: mockrt.PlanResult) -> None:
     got = releases(staging_plan)
-    assert "kube-prometheus-stack" not in got and "loki" not in got  # monitoring off in staging
+    assert not {"kube-prometheus-stack", "loki", "fluent-bit"} & set(got)  # monitoring off in staging
     assert got["kyverno"]["values"]["admissionController"]["replicas"] == 1
     assert got["hcloud-csi"]["values"]["storageClasses"][0]["reclaimPolicy"] == "Delete"
     # staging does not own the zone's origin pulls: its Traefik asks for no client certificate
@@ -571,3 +583,11 @@ def test_plan_helm_chart_config_values_validate(prod_plan: mockrt.PlanResult, tm
     assert proc.returncode == 0, proc.stdout
     cf = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
     assert values["ports"]["websecure"]["forwardedHeaders"]["trustedIPs"] == cf["ipv4"] + cf["ipv6"]
+
+
+def test_fluent_bit_ships_to_the_loki_release(prod_plan: mockrt.PlanResult) -> None:
+    got = releases(prod_plan)
+    loki, outputs = got["loki"], got["fluent-bit"]["values"]["config"]["outputs"]
+    assert "Name loki" in outputs and "elasticsearch" not in outputs
+    # single-binary mode: the Service is named after the release, in the release's namespace
+    assert f"Host {loki['name']}.{loki['namespace']}.svc.cluster.local" in outputs
