@@ -118,7 +118,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             self.storage_class = render.STORAGE_CLASS
 
         # --- Traefik (bundled with K3s: configured, not installed)
-        self._traefik(args)
+        self._traefik(args, scheduling)
         self.middleware_refs = {m: render.middleware_ref(m) for m in (render.SECURITY_HEADERS, render.RATE_LIMIT)}
 
         # --- Kyverno and the image policy
@@ -190,7 +190,10 @@ class ClusterPlatform(pulumi.ComponentResource):
 
     # ----------------------------------------------------------------------------------------
 
-    def _traefik(self, args: ClusterPlatformArgs) -> None:
+    def _traefik(self, args: ClusterPlatformArgs, after_ccm: Sequence[pulumi.Resource]) -> None:
+        """HelmChartConfig (its CRD is K3s' own), then the traefik.io objects. Their CRDs come
+        from K3s' traefik-crd HelmChart, whose install Job can schedule only once the CCM has
+        initialised the nodes: ordering them after the CCM release keeps them off that race."""
         config_spec = pulumi.Output.from_input(args.cloudflare_cidrs).apply(
             lambda cidrs: render.helm_chart_config("traefik", render.traefik_values(list(cidrs)))["spec"]
         )
@@ -212,9 +215,9 @@ class ClusterPlatform(pulumi.ComponentResource):
                 pulumi.Output.secret(args.origin_key_pem),
             ),
         )
-        self._object("tls-store", render.tls_store(), depends_on=[cert])
+        self._object("tls-store", render.tls_store(), depends_on=[cert, *after_ccm])
         require = args.origin_pull_ca_pem is not None
-        after: list[pulumi.Resource] = []
+        after: list[pulumi.Resource] = list(after_ccm)
         if args.origin_pull_ca_pem is not None:
             # Traefik reads the CA under `ca.crt` (or `tls.ca`) of an Opaque Secret.
             after.append(
@@ -231,7 +234,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         self._object("tls-option", render.tls_option(require), depends_on=after)
         p = args.platform
         for mw in render.middlewares(p.ingress_rate_average, p.ingress_rate_burst):
-            self._object(f"middleware-{mw['metadata']['name']}", mw)
+            self._object(f"middleware-{mw['metadata']['name']}", mw, depends_on=after_ccm)
 
     def _namespace(self, ns: str, private_cidrs: Sequence[str], privileged: bool = False) -> k8s.core.v1.Namespace:
         doc = render.namespace(ns, privileged)

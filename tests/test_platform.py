@@ -563,6 +563,9 @@ def test_plan_manifests_one_per_file_and_valid(prod_plan: mockrt.PlanResult, tmp
     from tools.plan import write_artifacts
 
     counts = write_artifacts(prod_plan, tmp_path / "out")
+    written = {p.stem: yaml.safe_load(p.read_text()) for p in (tmp_path / "out" / "releases").glob("*.yaml")}
+    assert {name: r["version"] for name, r in written.items()} == RELEASES
+    assert written["kyverno"]["values"]["admissionController"]["replicas"] == 3  # an int again
     files = sorted((tmp_path / "out" / "manifests").glob("*.yaml"))
     objects = [r for r in prod_plan.resources if mockrt.is_kubernetes_object(r.type)]
     assert counts["manifests"] == len(files) == len(objects)
