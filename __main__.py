@@ -99,7 +99,6 @@ k8s_provider = kubernetes.Provider("k8s", kubeconfig=cluster.kubeconfig)
 platform = ClusterPlatform(
     "platform",
     ClusterPlatformArgs(
-        environment=cfg.environment,
         platform=cfg.platform,
         k3s_version=cfg.k3s_version,
         node_count=len(cfg.servers),

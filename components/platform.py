@@ -8,7 +8,8 @@ add-on is switched per stack (StackConfig.platform).
 Which Kubernetes kinds, and why. The provider's kubeconfig is unknown at the first preview
 (the cluster does not exist yet), so nothing here may render against the cluster at preview
 time: no `helm.v4.Chart`, `yaml.v2` or kustomize (they expand at preview, pulumi-kubernetes#3027).
-Charts are `helm.v3.Release`: a provider resource that only acts at `up`, and one that waits
+Charts are `helm.v3.Release`: a provider resource that only acts at `up` (its preview needs no
+reachable cluster since pulumi-kubernetes#1886, the fix of #1794), and one that waits
 until the release's workloads are ready, so custom resources whose CRDs a chart installs
 (Kyverno's ImageValidatingPolicy, the upgrade Plan) can depend on it. K3s' own HelmChart CR
 was the alternative: offline-visible, but helm-controller installs it asynchronously in a Job,
@@ -47,7 +48,6 @@ def read_cosign_public_key(path: Path = COSIGN_PUBLIC_KEY) -> str:
 
 @dataclass(frozen=True)
 class ClusterPlatformArgs:
-    environment: str
     platform: PlatformConfig
     k3s_version: str
     """The stack's k3sVersion: the server upgrade Plan's version."""

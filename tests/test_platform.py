@@ -552,9 +552,11 @@ def test_every_kubernetes_resource_uses_the_cluster_provider(monkeypatch: pytest
         return original(self, request)
 
     monkeypatch.setattr(MockMonitor, "RegisterResource", record)
-    mockrt.run_program("staging")
+    plan = mockrt.run_program("staging")
+    # exactly one Kubernetes provider in the program, and every Kubernetes resource names it
+    (provider,) = plan.of_type("pulumi:providers:kubernetes")
     assert len(providers) > 10
-    wrong = {k: v for k, v in providers.items() if "pulumi:providers:kubernetes::k8s::" not in v}
+    wrong = {k: v for k, v in providers.items() if not v.startswith(provider.urn + "::")}
     assert wrong == {}
 
 
