@@ -353,6 +353,11 @@ def image_policy(public_key_pem: str, registries: Sequence[str], credentials_sec
                 ]
             },
         },
+        # Also evaluate pod templates of the controllers, so an unsigned Deployment is refused
+        # when `pulumi up` creates it, not later when its ReplicaSet fails to make pods.
+        "autogen": {
+            "podControllers": {"controllers": ["deployments", "statefulsets", "daemonsets", "jobs", "cronjobs"]}
+        },
         "matchImageReferences": [{"glob": f"{registry}/*"} for registry in registries],
         "validationConfigurations": {"mutateDigest": True, "verifyDigest": True, "required": True},
         "attestors": [
