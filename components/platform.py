@@ -125,12 +125,13 @@ class ClusterPlatform(pulumi.ComponentResource):
         if p.kyverno:
             ns = self._namespace(render.KYVERNO_NAMESPACE, private_cidrs)
             credentials = None
+            policy_after: list[pulumi.Resource] = []
             if p.registry_username is not None and args.registry_password is not None:
                 credentials = render.REGISTRY_SECRET
                 config_json = pulumi.Output.secret(args.registry_password).apply(
                     lambda password: render.dockerconfigjson(p.signed_registries[0], str(p.registry_username), password)
                 )
-                self._object(
+                registry_secret = self._object(
                     "registry-secret",
                     render.opaque_secret(
                         credentials,
@@ -140,12 +141,15 @@ class ClusterPlatform(pulumi.ComponentResource):
                     ),
                     depends_on=[ns],
                 )
+                policy_after.append(registry_secret)
             kyverno = self._release(
                 "kyverno", render.KYVERNO_NAMESPACE, render.kyverno_values(args.node_count), [ns, *scheduling]
             )
             key = args.cosign_public_key or read_cosign_public_key()
             self._object(
-                "image-policy", render.image_policy(key, p.signed_registries, credentials), depends_on=[kyverno]
+                "image-policy",
+                render.image_policy(key, p.signed_registries, credentials),
+                depends_on=[kyverno, *policy_after],
             )
 
         # --- Upgrades as config
