@@ -303,7 +303,7 @@ def _check_secrets(
         if not spec.secret:
             continue
         gate = CONDITIONAL_SECRETS.get(name)
-        if gate is not None and values.get(gate) in (None, _MISSING):
+        if gate is not None and values.get(gate) in (None, _MISSING, ""):
             continue
         if raw.get(name) in (None, ""):
             why = f" (needed because {gate} is set)" if gate else ""
@@ -848,7 +848,8 @@ def _check_platform(v: Mapping[str, Any], allowed_registries: tuple[str, ...], e
     images = _check_platform_images(v["platformImages"], errors)
     reclaim = _check_choice("csiReclaimPolicy", v["csiReclaimPolicy"], RECLAIM_POLICIES, errors)
     signed = _check_signed_registries(v["signedRegistries"], v["kyverno"], allowed_registries, errors)
-    username = v["registryUsername"]
+    # "" (the default) means no registry account: Pulumi needs a typed default, and null is none.
+    username = v["registryUsername"] if v["registryUsername"] != "" else None
     if username is not None and _ok(username) and not re.fullmatch(r"[A-Za-z0-9._@-]{1,128}", str(username)):
         errors.add("registryUsername", username, "must be a registry account name (letters, digits, . _ @ -)")
     window = _check_reboot_window(v["kuredRebootWindow"], errors)

@@ -596,3 +596,9 @@ def test_fluent_bit_ships_to_the_loki_release(prod_plan: mockrt.PlanResult) -> N
     assert "Name loki" in outputs and "elasticsearch" not in outputs
     # single-binary mode: the Service is named after the release, in the release's namespace
     assert f"Host {loki['name']}.{loki['namespace']}.svc.cluster.local" in outputs
+
+
+def test_no_registry_account_needs_no_password() -> None:
+    raw = mockrt.stack_config("staging", {"registryUsername": None, "registryPassword": None})
+    assert load_config(raw).platform.registry_username is None
+    assert load_config({**raw, "registryUsername": ""}).platform.registry_username is None
