@@ -602,3 +602,46 @@ def test_no_registry_account_needs_no_password() -> None:
     raw = mockrt.stack_config("staging", {"registryUsername": None, "registryPassword": None})
     assert load_config(raw).platform.registry_username is None
     assert load_config({**raw, "registryUsername": ""}).platform.registry_username is None
+
+
+def test_vendored_upgrade_controller_manifests_pass_kubernetes_validate(tmp_path: Path) -> None:
+    """The vendored chart's templates, with its three template expressions substituted, are
+    valid Kubernetes 1.34 objects (no Helm binary here; the substitution covers every `{{`)."""
+    chart_dir = ROOT / project_schema()["platformCharts"].default["systemUpgradeController"]["chart"]
+    values = render.upgrade_controller_values("docker.io/rancher/system-upgrade-controller:v0.20.1", "k:v1")
+    resources = yaml.safe_dump(values["resources"], default_flow_style=True).strip()
+    docs: list[dict[str, Any]] = []
+    for template in sorted((chart_dir / "templates").glob("*.yaml")):
+        text = (
+            template.read_text()
+            .replace("{{ .Release.Namespace }}", "system-upgrade")
+            .replace("{{ .Values.image | quote }}", json.dumps(values["image"]))
+            .replace("{{ .Values.kubectlImage | quote }}", json.dumps(values["kubectlImage"]))
+            .replace("\n            {{- toYaml .Values.resources | nindent 12 }}", f" {resources}")
+        )
+        assert "{{" not in text, template.name
+        docs += [d for d in yaml.safe_load_all(text) if d]
+    kinds = sorted(d["kind"] for d in docs)
+    rbac = ["ClusterRole", "ClusterRole", "Role", "ClusterRoleBinding", "ClusterRoleBinding", "RoleBinding"]
+    assert kinds == sorted([*rbac, "ServiceAccount", "ConfigMap", "Deployment"])
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == values["image"] and container["resources"] == values["resources"]
+    proc = kubernetes_validate(docs, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_platform_namespace_has_default_deny_and_metadata_free_egress(prod_plan: mockrt.PlanResult) -> None:
+    namespaces = {r.inputs["metadata"]["name"] for r in prod_plan.of_type("kubernetes:core/v1:Namespace")}
+    assert namespaces == {"kyverno", "system-upgrade", "monitoring"}
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for r in prod_plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        policies.setdefault(r.inputs["metadata"]["namespace"], []).append(r.inputs["spec"])
+    for ns in namespaces:
+        specs = policies[ns]
+        assert {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]} in specs, ns
+        egress_blocks = [
+            peer["ipBlock"] for s in specs for rule in s.get("egress", []) for peer in rule["to"] if "ipBlock" in peer
+        ]
+        v4 = [b for b in egress_blocks if b["cidr"] == "0.0.0.0/0"]
+        assert v4 and all("169.254.169.254/32" in b["except"] for b in v4), ns
