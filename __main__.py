@@ -11,6 +11,7 @@ from components.config import ConfigError, load_config
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.network import PrivateNetwork, PrivateNetworkArgs
+from components.platform import ClusterPlatform, ClusterPlatformArgs
 from components.runtime import raw_config
 from components.secrets import read_secrets
 
@@ -91,6 +92,27 @@ edge = CloudflareEdge(
     pulumi.ResourceOptions(providers=[cloudflare_provider]),
 )
 
+platform = ClusterPlatform(
+    "platform",
+    ClusterPlatformArgs(
+        platform=cfg.platform,
+        k3s_version=cfg.k3s_version,
+        node_count=len(cfg.servers),
+        cluster_cidr=cfg.cluster_cidr,
+        private_network_cidr=cfg.private_network_cidr,
+        hcloud_token=secrets.hcloud_token,
+        network_id=network.network_id,
+        cloudflare_cidrs=firewall.cloudflare_cidrs,
+        origin_cert_pem=edge.origin_cert_pem,
+        origin_key_pem=edge.origin_key_pem,
+        origin_pull_ca_pem=edge.origin_pull_ca_pem,
+        origin_pulls=edge.origin_pulls,
+        registry_password=secrets.registry_password,
+    ),
+    # The gated provider: its kubeconfig exists only once every server is Ready.
+    pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
+)
+
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)
 pulumi.export("publicIpv6", cluster.public_ipv6s)
@@ -101,3 +123,4 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("urls", edge.urls)
 pulumi.export("zoneId", edge.zone_id)
 pulumi.export("originCertificateExpiry", edge.origin_cert_expires_on)
+pulumi.export("ingressMiddlewares", platform.middleware_refs)

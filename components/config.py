@@ -44,7 +44,12 @@ REPLICATED = ("api", "admin", "worker")
 # Free-plan rate limiting counts over 10 s only; paid plans allow longer periods.
 RATE_LIMIT_PERIODS = (10, 60, 120, 300, 600, 3600)
 # Secrets that are required only when another key enables the feature that uses them.
-CONDITIONAL_SECRETS: Mapping[str, str] = {"etcdS3AccessKey": "etcdS3", "etcdS3SecretKey": "etcdS3"}
+CONDITIONAL_SECRETS: Mapping[str, str] = {
+    "etcdS3AccessKey": "etcdS3",
+    "etcdS3SecretKey": "etcdS3",
+    # platform: Kyverno pulls signatures from the private registry with this account.
+    "registryPassword": "registryUsername",
+}
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _K3S_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\+k3s(\d+)$")
@@ -196,6 +201,8 @@ class StackConfig:
     origin_ca_request_type: str
     rate_limit: RateLimit
     allowed_registries: tuple[str, ...]
+    platform: PlatformConfig
+    """Cluster add-ons (components/platform.py); parsed by `_check_platform` below."""
     images: Mapping[str, str] = field(default_factory=dict)
     replicas: Mapping[str, int] = field(default_factory=dict)
     resources: Mapping[str, Resources] = field(default_factory=dict)
@@ -300,7 +307,7 @@ def _check_secrets(
         if not spec.secret:
             continue
         gate = CONDITIONAL_SECRETS.get(name)
-        if gate is not None and values.get(gate) in (None, _MISSING):
+        if gate is not None and values.get(gate) in (None, _MISSING, ""):
             continue
         if raw.get(name) in (None, ""):
             why = f" (needed because {gate} is set)" if gate else ""
@@ -340,6 +347,7 @@ def _build(v: Mapping[str, Any], errors: _Collector) -> StackConfig | None:
     images = _check_images(v["images"], registries, errors)
     replicas = _check_replicas(v["replicas"], errors)
     resources = _check_resources(v["resources"], errors)
+    platform = _check_platform(v, registries, errors)
     for name in ("serverType", "serverImage"):
         if _ok(v[name]) and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", v[name]):
             errors.add(name, v[name], "must be a Hetzner name like cx33 / ubuntu-24.04")
@@ -379,6 +387,7 @@ def _build(v: Mapping[str, Any], errors: _Collector) -> StackConfig | None:
         origin_ca_request_type=request_type,
         rate_limit=rate_limit,
         allowed_registries=registries,
+        platform=platform,
         images=images,
         replicas=replicas,
         resources=resources,
@@ -783,3 +792,184 @@ def _check_resources(value: Any, errors: _Collector) -> dict[str, Resources]:
         )
 
     return _object_of("resources", value, WORKLOADS, errors, one)
+
+
+# ============================================================================================
+# Platform add-ons (components/platform.py): toggles, chart pins, Kyverno and kured settings.
+# Kept in this one section so the rest of the loader stays untouched; `_build` calls
+# `_check_platform` once and stores the result in `StackConfig.platform`.
+# ============================================================================================
+
+# Chart keys of `platformCharts`, in install order. Values are merged over the Pulumi.yaml
+# default per chart and per field, so a stack can bump one version without restating the rest.
+PLATFORM_CHARTS = (
+    "hcloudCcm",
+    "hcloudCsi",
+    "kyverno",
+    "kured",
+    "systemUpgradeController",
+    "kubePrometheusStack",
+    "loki",
+    "fluentBit",
+)
+PLATFORM_IMAGES = ("systemUpgradeController", "kubectl", "k3sUpgrade")
+RECLAIM_POLICIES = ("Retain", "Delete")
+KURED_DAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# registry/repository[:tag]; a tag is required (or a digest): never an implicit `latest`.
+_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.+-]*)?(@sha256:[0-9a-f]{64})?$")
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    chart: str
+    """Chart name in the repository, or a path relative to the project root (vendored chart)."""
+    version: str
+    repository: str
+    """https chart repository; empty for a vendored chart."""
+
+
+@dataclass(frozen=True)
+class RebootWindow:
+    days: tuple[str, ...]
+    start: str
+    end: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    ccm: bool
+    csi: bool
+    csi_reclaim_policy: str
+    kyverno: bool
+    signed_registries: tuple[str, ...]
+    registry_username: str | None
+    upgrades: bool
+    kured: bool
+    reboot_window: RebootWindow
+    monitoring: bool
+    loki_retention_hours: int
+    loki_storage_size: str
+    ingress_rate_average: int
+    ingress_rate_burst: int
+    charts: Mapping[str, ChartPin]
+    images: Mapping[str, str]
+
+
+def _check_platform(v: Mapping[str, Any], allowed_registries: tuple[str, ...], errors: _Collector) -> PlatformConfig:
+    charts = _check_platform_charts(v["platformCharts"], errors)
+    images = _check_platform_images(v["platformImages"], errors)
+    reclaim = _check_choice("csiReclaimPolicy", v["csiReclaimPolicy"], RECLAIM_POLICIES, errors)
+    signed = _check_signed_registries(v["signedRegistries"], v["kyverno"], allowed_registries, errors)
+    # "" (the default) means no registry account: Pulumi needs a typed default, and null is none.
+    username = v["registryUsername"] if v["registryUsername"] != "" else None
+    if username is not None and _ok(username) and not re.fullmatch(r"[A-Za-z0-9._@-]{1,128}", str(username)):
+        errors.add("registryUsername", username, "must be a registry account name (letters, digits, . _ @ -)")
+    window = _check_reboot_window(v["kuredRebootWindow"], errors)
+    retention = _check_range("lokiRetentionHours", v["lokiRetentionHours"], 24, 24 * 366, errors)
+    size = v["lokiStorageSize"]
+    # Hetzner volumes are 10 GB at least; anything smaller is rounded up and billed anyway.
+    if _ok(size) and (not isinstance(size, str) or not _MEMORY.match(size) or memory_bytes(size) < 10 * 2**30):
+        errors.add("lokiStorageSize", size, "must be a Kubernetes quantity of at least 10Gi (Hetzner's minimum volume)")
+    average = _check_positive("ingressRateLimitAverage", v["ingressRateLimitAverage"], errors)
+    burst = _check_positive("ingressRateLimitBurst", v["ingressRateLimitBurst"], errors)
+    if _ok(average) and _ok(burst) and burst < average:
+        errors.add("ingressRateLimitBurst", burst, f"must be at least ingressRateLimitAverage ({average})")
+    return PlatformConfig(
+        ccm=v["hetznerCcm"],
+        csi=v["hetznerCsi"],
+        csi_reclaim_policy=reclaim,
+        kyverno=v["kyverno"],
+        signed_registries=signed,
+        registry_username=username if _ok(username) else None,
+        upgrades=v["upgradeController"],
+        kured=v["kured"],
+        reboot_window=window,
+        monitoring=v["monitoring"],
+        loki_retention_hours=retention,
+        loki_storage_size=size,
+        ingress_rate_average=average,
+        ingress_rate_burst=burst,
+        charts=charts,
+        images=images,
+    )
+
+
+def _merged_object(key: str, value: Any, names: tuple[str, ...], errors: _Collector) -> dict[str, Any]:
+    """The stack's object merged over the Pulumi.yaml default, unknown names refused."""
+    default = project_schema()[key].default
+    if not _ok(value):
+        return {}
+    if not isinstance(value, dict):
+        errors.add(key, value, "must be an object with keys " + ", ".join(names))
+        return {}
+    for extra in sorted(set(value) - set(names)):
+        errors.add(f"{key}.{extra}", value[extra], _suggest(extra, names))
+    merged: dict[str, Any] = {}
+    for name in names:
+        base, override = (default or {}).get(name), value.get(name)
+        if isinstance(base, dict) and isinstance(override, dict):
+            merged[name] = {**base, **override}
+        else:
+            merged[name] = override if override is not None else base
+    return merged
+
+
+def _check_platform_charts(value: Any, errors: _Collector) -> dict[str, ChartPin]:
+    merged = _merged_object("platformCharts", value, PLATFORM_CHARTS, errors)
+    pins: dict[str, ChartPin] = {}
+    for name, spec in merged.items():
+        key = f"platformCharts.{name}"
+        if not isinstance(spec, dict) or set(spec) - {"chart", "version", "repository"}:
+            errors.add(key, spec, "must be {chart, version, repository}")
+            continue
+        chart, version, repo = spec.get("chart"), spec.get("version"), spec.get("repository", "")
+        if not isinstance(chart, str) or not chart:
+            errors.add(f"{key}.chart", chart, "required chart name (or vendored chart path)")
+        if not isinstance(version, str) or not _SEMVER.match(version):
+            errors.add(f"{key}.version", version, "must be one exact version X.Y.Z (no ranges): charts are pinned")
+        if not isinstance(repo, str) or (repo and not repo.startswith("https://")):
+            errors.add(f"{key}.repository", repo, "must be an https:// chart repository, or empty for a vendored chart")
+        pins[name] = ChartPin(chart=str(chart), version=str(version), repository=str(repo or ""))
+    return pins
+
+
+def _check_platform_images(value: Any, errors: _Collector) -> dict[str, str]:
+    merged = _merged_object("platformImages", value, PLATFORM_IMAGES, errors)
+    for name, image in merged.items():
+        if not isinstance(image, str) or not _IMAGE_REF.match(image) or image.endswith(":latest"):
+            errors.add(f"platformImages.{name}", image, "must be registry/repository with a pinned tag or digest")
+    return {k: str(v) for k, v in merged.items()}
+
+
+def _check_signed_registries(value: Any, kyverno: Any, allowed: tuple[str, ...], errors: _Collector) -> tuple[str, ...]:
+    if not _ok(value):
+        return ()
+    if kyverno is True and not value:
+        errors.add("signedRegistries", value, "must list at least one registry when kyverno is true")
+    for i, item in enumerate(value):
+        if allowed and item not in allowed:
+            errors.add(f"signedRegistries[{i}]", item, "must be one of allowedRegistries: " + ", ".join(allowed))
+    return tuple(value)
+
+
+def _check_reboot_window(value: Any, errors: _Collector) -> RebootWindow:
+    fields_ = ("days", "start", "end", "timeZone")
+    spec = _object_of("kuredRebootWindow", value, fields_, errors, lambda _key, item: item)
+    days = spec.get("days")
+    if "days" in spec and (not isinstance(days, list) or not days or any(d not in KURED_DAYS for d in days)):
+        errors.add("kuredRebootWindow.days", days, "must be a non-empty list of " + ", ".join(KURED_DAYS))
+    for name in ("start", "end"):
+        if name in spec and not (isinstance(spec[name], str) and _HHMM.match(spec[name])):
+            errors.add(f"kuredRebootWindow.{name}", spec[name], "must be a 24-hour time HH:MM")
+    zone = spec.get("timeZone")
+    if "timeZone" in spec and not (isinstance(zone, str) and re.fullmatch(r"[A-Za-z_]+(/[A-Za-z_+-]+)*", zone)):
+        errors.add("kuredRebootWindow.timeZone", zone, "must be an IANA time zone such as Europe/Berlin or UTC")
+    return RebootWindow(
+        days=tuple(days) if isinstance(days, list) else (),
+        start=str(spec.get("start", "")),
+        end=str(spec.get("end", "")),
+        time_zone=str(zone or ""),
+    )

@@ -36,6 +36,8 @@ class Secrets:
     app: dict[str, pulumi.Output[str]]
     """Keyed by the environment variable name the workloads read."""
     etcd_s3: EtcdS3Credentials | None
+    registry_password: pulumi.Output[str] | None = None
+    """Kyverno's pull password for the private registry (platform.registry_username set)."""
 
 
 def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secrets:
@@ -51,4 +53,7 @@ def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secre
         cloudflare_api_token=config.require_secret("cloudflareApiToken"),
         app={env: config.require_secret(key) for key, env in APP_SECRET_ENV.items()},
         etcd_s3=etcd_s3,
+        registry_password=(
+            config.require_secret("registryPassword") if cfg.platform.registry_username is not None else None
+        ),
     )

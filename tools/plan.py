@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,6 +25,17 @@ sys.path.insert(0, str(ROOT))
 
 from components.config import ConfigError, load_config  # noqa: E402
 from tools import mockrt  # noqa: E402
+
+
+def _integral(value: Any) -> Any:
+    """Numbers as the program wrote them: the mock runtime turns every number into a float."""
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
@@ -47,7 +59,17 @@ def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
         fname = f"{doc.get('kind', r.type.rsplit(':', 1)[-1])}-{meta.get('namespace', 'cluster')}-{meta.get('name', r.name)}.yaml"
         (out / "manifests" / fname.lower()).write_text(yaml.safe_dump(doc, sort_keys=False))
         manifests += 1
-    return {"nodes": nodes, "manifests": manifests}
+    # Helm releases are not Kubernetes objects; their chart pin and values are the reviewable part.
+    (out / "releases").mkdir()
+    releases = 0
+    for r in result.of_type("kubernetes:helm.sh/v3:Release"):
+        inputs = _integral(mockrt.redact(r.raw_inputs))
+        keep = {
+            k: inputs[k] for k in ("name", "namespace", "chart", "version", "repositoryOpts", "values") if k in inputs
+        }
+        (out / "releases" / f"{keep.get('name', r.name)}.yaml").write_text(yaml.safe_dump(keep, sort_keys=False))
+        releases += 1
+    return {"nodes": nodes, "manifests": manifests, "releases": releases}
 
 
 def run_policies(result: mockrt.PlanResult, stack: str) -> int:
@@ -102,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + line)
     print(
         f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: resources.json, "
-        f"{counts['nodes']} cloud-init file(s), {counts['manifests']} manifest(s)"
+        f"{counts['nodes']} cloud-init file(s), {counts['manifests']} manifest(s), "
+        f"{counts['releases']} Helm release(s)"
     )
     outputs = {k: mockrt.redact(v) for k, v in result.outputs.items()}
     print("outputs: " + json.dumps(outputs, sort_keys=True, default=str)[:2000])
