@@ -36,6 +36,8 @@ class Resource:
         config: dict[str, Any],
         protect: bool = False,
         ignore_changes: list[str] | None = None,
+        provider_props: Any = None,
+        dependencies: list[tuple[str, str]] | None = None,
     ) -> None:
         self.type = type_
         self.name = name
@@ -44,6 +46,23 @@ class Resource:
         self.config = config
         self.protect = protect
         self.ignore_changes = list(ignore_changes or [])
+        # The resource's provider inputs (plain), None when the engine did not say: a Kubernetes
+        # object without metadata.namespace lives in its provider's `namespace`.
+        self.provider_props = provider_props
+        # (type, urn) of every resource this one depends on (stack policies only).
+        self.dependencies = list(dependencies or [])
+
+
+def _provider_props(provider: Any) -> Any:
+    props = getattr(provider, "props", None)
+    return None if provider is None else plain(props) if props is not None else {}
+
+
+def _options(opts: Any) -> dict[str, Any]:
+    return {
+        "protect": bool(getattr(opts, "protect", False)),
+        "ignore_changes": [str(x) for x in (getattr(opts, "ignore_changes", None) or [])],
+    }
 
 
 def effective_config(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,15 +85,14 @@ def resource_policy(
     schema = {k: dict(v) for k, v in (schema or {}).items()}
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        opts = args.opts
         resource = Resource(
             args.resource_type,
             args.name,
             args.urn,
             plain(args.props),
             effective_config(schema, args.get_config()),
-            protect=bool(getattr(opts, "protect", False)),
-            ignore_changes=[str(x) for x in (getattr(opts, "ignore_changes", None) or [])],
+            provider_props=_provider_props(getattr(args, "provider", None)),
+            **_options(args.opts),
         )
         for message in rule(resource):
             report(message, None)
@@ -103,7 +121,19 @@ def stack_policy(
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         config = effective_config(schema, args.get_config())
-        resources = [Resource(r.resource_type, r.name, r.urn, plain(r.props), config) for r in args.resources]
+        resources = [
+            Resource(
+                r.resource_type,
+                r.name,
+                r.urn,
+                plain(r.props),
+                config,
+                provider_props=_provider_props(getattr(r, "provider", None)),
+                dependencies=[(d.resource_type, d.urn) for d in (getattr(r, "dependencies", None) or [])],
+                **_options(getattr(r, "opts", None)),
+            )
+            for r in args.resources
+        ]
         for message, urn in rule(resources, config):
             report(message, urn)
 
@@ -127,3 +157,18 @@ def kind_of(type_token: str) -> str | None:
     if len(parts) != 3 or parts[0] != "kubernetes":
         return None
     return parts[2]
+
+
+def base_kind(type_token: str) -> str | None:
+    """The Kubernetes kind with a server-side-apply ``Patch`` suffix removed: a
+    ``kubernetes:apps/v1:DeploymentPatch`` can add a privileged container as surely as a
+    Deployment can, so every rule judges both (pulumi_kubernetes registers patches as
+    ``kubernetes:<group>/<version>:<Kind>Patch``, CustomResourcePatch included)."""
+    kind = kind_of(type_token)
+    if kind is None:
+        return None
+    return kind[: -len("Patch")] if kind.endswith("Patch") and len(kind) > len("Patch") else kind
+
+
+def obj_list_prop(description: str, default: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "object"}, "default": list(default or []), "description": description}

@@ -13,8 +13,10 @@ POLICIES: list[Policy] = [
     images.PINNED,
     images.ALLOWED_REGISTRIES,
     workloads.HARDENED,
+    workloads.HOST_PATH_CLAIMS,
     firewall.NO_WORLD_ADMIN,
     firewall.WEB_FROM_CLOUDFLARE,
+    firewall.BYPASS,
     servers.GUARDED,
     cloudflare.SSL_STRICT,
     cloudflare.HTTPS_ONLY,
@@ -23,6 +25,7 @@ POLICIES: list[Policy] = [
     netpol.DEFAULT_DENY,
     netpol.METADATA,
     helm.CHARTS_PINNED,
+    helm.IMAGE_POLICY_ENFORCED,
     servers.USER_DATA_SIZE,
     servers.USER_DATA_SIZE_WARNING,
 ]

@@ -26,6 +26,7 @@ from .lib import (
     deployment,
     dns,
     firewall,
+    image_policy,
     internet_egress,
     make_fake_cosign,
     pod_spec,
@@ -59,6 +60,7 @@ def good_stack() -> list[dict[str, Any]]:
         dns("k8s.myhoneydue.com", proxied=False),
         release(),
         resource("honeydue:cluster:K3sCluster", "cluster", {}),
+        image_policy(),  # prod requires it once the stack runs pods
     ]
 
 
@@ -93,7 +95,7 @@ def test_violations_carry_policy_level_urn_message(config: dict[str, Any]) -> No
     assert set(by_policy) == {"firewall-no-world-admin-ports", "namespaces-default-deny"}
     fw = by_policy["firewall-no-world-admin-ports"]
     assert fw == Violation("firewall-no-world-admin-ports", "mandatory", stack[7]["urn"], fw.message)
-    assert "SSH 2222" not in fw.message and "port 22" in fw.message
+    assert "SSH 2222" not in fw.message and "tcp 22 is open to 100.0% of the IPv4 space" in fw.message
     assert by_policy["namespaces-default-deny"].urn == stack[0]["urn"]
     assert has_mandatory(violations)
 
@@ -187,7 +189,7 @@ def test_crashing_policy_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_public_api() -> None:
     assert guardrails.run_policies is run_policies
-    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 16
+    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 19
     for p in guardrails.POLICIES:
         assert p.description and p.remediation_steps, p.name
         assert p.name == p.name.lower() and " " not in p.name
@@ -211,7 +213,7 @@ def run_cli(tmp_path: Path, stack: Any, config: dict[str, Any] | None, *extra: s
 def test_cli_pass(tmp_path: Path, config: dict[str, Any]) -> None:
     rc, lines = run_cli(tmp_path, good_stack(), config)
     assert rc == 0 and len(lines) == 1
-    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 16
+    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 19
 
 
 def test_cli_mandatory_violation(tmp_path: Path, config: dict[str, Any]) -> None:
