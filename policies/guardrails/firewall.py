@@ -163,10 +163,8 @@ def world_admin_findings(rules: list[PortRule], config: dict[str, Any]) -> list[
     it must not exceed the configured size (split into halves, /8s or IPv6 halves alike)."""
     ssh = as_int(config.get("sshPort")) or 22
     open_ok = {p for p in (as_int(x) for x in items(config.get("worldOpenPorts"))) if p is not None}
-    prefixes = {
-        4: as_int(config.get("maxAdminSourcesIpv4Prefix")) or 8,
-        6: as_int(config.get("maxAdminSourcesIpv6Prefix")) or 32,
-    }
+    v4, v6 = as_int(config.get("maxAdminSourcesIpv4Prefix")), as_int(config.get("maxAdminSourcesIpv6Prefix"))
+    prefixes = {4: 8 if v4 is None else min(max(v4, 0), 32), 6: 32 if v6 is None else min(max(v6, 0), 128)}
     out = []
     for proto, lo, hi, covering in _segments(rules):
         named = [

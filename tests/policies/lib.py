@@ -13,6 +13,7 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 
 from policies.guardrails import POLICIES
@@ -223,17 +224,33 @@ def args_for(r: dict[str, Any], config: dict[str, Any] | None = None, props: Any
 
 
 def check(policy: str, r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> list[str]:
-    """Call the policy object's own validate() the way the engine does; return its messages."""
+    """Call the policy object's own validate() the way the engine does; return its messages.
+    A stack policy sees a stack of this one resource."""
+    if isinstance(POLICY[policy], StackValidationPolicy):
+        one = r if props is None else {**r, "inputs": props}
+        return [m for m, _ in check_stack(policy, [one], config)]
     messages: list[str] = []
     POLICY[policy].validate(args_for(r, config, props), lambda m, u=None: messages.append(m))  # type: ignore[attr-defined]
     return messages
 
 
+def _opts(r: dict[str, Any]) -> PolicyResourceOptions:
+    o = r.get("options", {})
+    return PolicyResourceOptions(
+        bool(o.get("protect")), list(o.get("ignoreChanges", [])), None, [], PolicyCustomTimeouts(0, 0, 0), [], None
+    )
+
+
 def check_stack(
     policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | None = None
 ) -> list[tuple[str, str | None]]:
-    opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
-    stack = [PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, None, [], {}) for r in resources]
+    """A stack policy over these resources, with their options and dependencies (by URN)."""
+    stack = [
+        PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], _opts(r), None, None, [], {}) for r in resources
+    ]
+    by_urn = {p.urn: p for p in stack}
+    for p, r in zip(stack, resources, strict=True):
+        p.dependencies = [by_urn[u] for u in r.get("dependencies", []) if u in by_urn]
     out: list[tuple[str, str | None]] = []
     POLICY[policy].validate(StackValidationArgs(stack, config or {}), lambda m, u=None: out.append((m, u)))  # type: ignore[attr-defined]
     return out
@@ -273,7 +290,9 @@ def image_policy(name: str = "verify-honeydue-images", **spec_changes: Any) -> d
                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}
             ],
             "namespaceSelector": {
-                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                ]
             },
         },
         "matchImageReferences": [{"glob": "gitea.treytartt.com/*"}],
@@ -281,13 +300,20 @@ def image_policy(name: str = "verify-honeydue-images", **spec_changes: Any) -> d
         "validationActions": ["Deny"],
         "failurePolicy": "Fail",
         "validationConfigurations": {"mutateDigest": True, "verifyDigest": True, "required": True},
-        "validations": [{"expression": "images.containers.map(i, verifyImageSignatures(i, [attestors.release])).all(e, e > 0)"}],
+        "validations": [
+            {"expression": "images.containers.map(i, verifyImageSignatures(i, [attestors.release])).all(e, e > 0)"}
+        ],
         **spec_changes,
     }
     return resource(
         "kubernetes:policies.kyverno.io/v1:ImageValidatingPolicy",
         name,
-        {"apiVersion": "policies.kyverno.io/v1", "kind": "ImageValidatingPolicy", "metadata": {"name": name}, "spec": spec},
+        {
+            "apiVersion": "policies.kyverno.io/v1",
+            "kind": "ImageValidatingPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        },
     )
 
 
@@ -324,7 +350,12 @@ def helm_chart_config(
 
 
 def helm_chart(name: str = "hcloud-csi", **spec: Any) -> dict[str, Any]:
-    body = {"chart": name, "repo": "https://charts.hetzner.cloud", "version": "2.22.1", "targetNamespace": "kube-system"}
+    body = {
+        "chart": name,
+        "repo": "https://charts.hetzner.cloud",
+        "version": "2.22.1",
+        "targetNamespace": "kube-system",
+    }
     return resource(
         "kubernetes:helm.cattle.io/v1:HelmChart",
         f"platform-{name}",
@@ -341,7 +372,9 @@ def upgrade_plan(image: str = "rancher/k3s-upgrade", version: str = "v1.34.6+k3s
             "spec": {
                 "concurrency": 1,
                 "cordon": True,
-                "nodeSelector": {"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]},
+                "nodeSelector": {
+                    "matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]
+                },
                 "serviceAccountName": "system-upgrade",
                 "upgrade": {"image": image, **upgrade},
                 "version": version,
