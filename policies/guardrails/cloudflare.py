@@ -119,8 +119,10 @@ def _https_only(resource: Resource) -> list[str]:
             return [f"{kind} {resource.name}: min_tls_version is {value!r}, below {minimum}"]
     out = []
     for where, key, value in _overrides(resource):
-        if key in _TLS_KEYS and (not isinstance(value, str) or _tls_below(value, minimum)):
-            out.append(f"{resource.name}: {where} sets {key} {value!r}, below {minimum} (or unreadable)")
+        if key in _TLS_KEYS and not isinstance(value, str):
+            out.append(f"{resource.name}: {where} {key} {_CANNOT_READ}")
+        elif key in _TLS_KEYS and _tls_below(value, minimum):
+            out.append(f"{resource.name}: {where} sets {key} {value!r}, below {minimum}")
     return out
 
 

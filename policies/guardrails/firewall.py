@@ -302,8 +302,11 @@ def _bypass(resource: Resource) -> list[str]:
                 f"{what}: type {svc_type} exposes it on the nodes or a cloud load balancer, outside Cloudflare -> origin"
             )
         elif svc_type not in _EXPOSING:
-            node_ports = [get(p, "nodePort") for p in items(get(resource.props, "spec", "ports"))]
-            if any(n not in (None, 0) for n in node_ports) and identity not in allowed:
+            ports = get(resource.props, "spec", "ports")
+            node_ports = [get(p, "nodePort") for p in items(ports)]
+            if ports is UNKNOWN or UNKNOWN in node_ports:
+                out.append(f"{what}: spec.ports is not known (computed value): fails closed")
+            elif any(n not in (None, 0) for n in node_ports) and identity not in allowed:
                 out.append(f"{what}: sets nodePort {node_ports}, which opens node ports")
     for where, values in helm_values(resource):
         if isinstance(values, Unreadable):

@@ -72,7 +72,7 @@ def _attached(server: Resource, resources: list[Resource]) -> bool | None:
                     return True
                 if label_selector_matches(get(target, "labelSelector"), labels):
                     return True
-    return None if ids is UNKNOWN else False
+    return None if ids is UNKNOWN or (isinstance(ids, list) and UNKNOWN in ids) else False
 
 
 def _server_findings(resource: Resource, resources: list[Resource]) -> list[str]:

@@ -364,8 +364,10 @@ def _hardened(resource: Resource) -> list[str]:
         return []
     exempt = exemption_for(resource)
     what = describe(resource)
+    known = isinstance(namespace_of(resource), str) and isinstance(object_name(resource), str)
+    note = "" if known else " (its namespace/name is not known, so no exemption applies: fails closed)"
     return [
-        f"{what}: {f.text}"
+        f"{what}: {f.text}" + (note if f.feature or f.capability else "")
         for f in findings
         if not (f.feature and f.feature in exempt.features)
         and not (f.capability and f.capability in exempt.capabilities)
