@@ -64,7 +64,13 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]] = [
     (
         "firewall-no-world-admin-ports",
         firewall(),
-        [("rules",), ("rules", 2, "port"), ("rules", 2, "sourceIps"), ("rules", 2, "sourceIps", 0), ("rules", 4, "protocol")],
+        [
+            ("rules",),
+            ("rules", 2, "port"),
+            ("rules", 2, "sourceIps"),
+            ("rules", 2, "sourceIps", 0),
+            ("rules", 4, "protocol"),
+        ],
     ),
     ("firewall-web-from-cloudflare-only", firewall(), [("rules", 0, "sourceIps", 3), ("rules", 1, "port")]),
     ("no-firewall-bypass", service(), [("spec", "type")]),
