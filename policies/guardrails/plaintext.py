@@ -120,6 +120,7 @@ _NOT_SECRET_VALUE_RE = re.compile(
     r"^(?:-?\d+(?:\.\d+)?|true|false|yes|no|on|off|null|none|\d+(?:ms|s|m|h|d|w)|[\d.]+[KMGT]i?)$", re.IGNORECASE
 )
 _REFERENCE_RE = re.compile(r"^\s*(?:\$\([A-Za-z_][\w]*\)|\$\{[^}]+\}|\{\{.*\}\})\s*$")
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,40}$")
 _ASSIGNMENT_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][\w.-]*)\s*[=:]\s*(.*?)\s*$")
 _ARG_ASSIGN_RE = re.compile(r"(?:^|\s)-{0,2}([A-Za-z_][\w.-]*)=(\S+)")
 _FILE_SUFFIXES = (".env", ".yaml", ".yml", ".json", ".properties", ".conf", ".ini", ".toml", ".cfg")
@@ -127,8 +128,8 @@ _FILE_SUFFIXES = (".env", ".yaml", ".yml", ".json", ".properties", ".conf", ".in
 
 def key_looks_secret(key: str) -> bool:
     words = [w.lower() for w in _WORD_RE.findall(key)]
-    if not words or words[-1] in _SETTING_SUFFIXES:
-        return False
+    if not words or words[-1] in _SETTING_SUFFIXES or words[0] == "existing":
+        return False  # a setting about a secret, or the name of an existing Secret
     joined = {a + b for a, b in itertools.pairwise(words)}
     if _SECRET_WORDS.intersection(words) or _SECRET_WORDS.intersection(joined):
         return "public" not in words
@@ -150,7 +151,10 @@ def value_leaks(value: str) -> str | None:
 
 def _value_looks_secret(value: str) -> bool:
     text = value.strip().strip("\"'")
-    return bool(text) and not _NOT_SECRET_VALUE_RE.match(text) and not _REFERENCE_RE.match(text)
+    if not text or _NOT_SECRET_VALUE_RE.match(text) or _REFERENCE_RE.match(text):
+        return False
+    # A key name inside a Secret (`passwordKey: password`, `tokenKey: api-token`) is no secret.
+    return not (_IDENTIFIER_RE.match(text) and key_looks_secret(text))
 
 
 def finding(key: str, value: Any, allowed: set[str]) -> str | None:
@@ -172,6 +176,18 @@ def finding(key: str, value: Any, allowed: set[str]) -> str | None:
     return None
 
 
+def structured_pairs(doc: Any) -> list[tuple[str, Any]]:
+    """(key, scalar) for every mapping entry, plus (name, value) of env-style ``{name, value}``
+    entries (Kubernetes env lists written into Helm values)."""
+    pairs: list[tuple[str, Any]] = []
+    for _, key, value, parent in walk(doc):
+        if not isinstance(value, dict | list):
+            pairs.append((key, value))
+        if key == "value" and isinstance(parent.get("name"), str):
+            pairs.append((parent["name"], value))
+    return pairs
+
+
 def _file_pairs(text: str) -> list[tuple[str, Any]]:
     """(key, value) pairs inside a config file's text: YAML/JSON mappings, and any
     ``KEY=VALUE`` / ``key: value`` line (.env, .properties, .ini, .toml)."""
@@ -181,7 +197,7 @@ def _file_pairs(text: str) -> list[tuple[str, Any]]:
     except yaml.YAMLError:
         doc = None
     if isinstance(doc, dict | list):
-        pairs.extend((key, value) for _, key, value, _ in walk(doc) if not isinstance(value, dict | list))
+        pairs.extend(structured_pairs(doc))
     for line in text.splitlines():
         m = _ASSIGNMENT_RE.match(line)
         if m and not line.lstrip().startswith(("#", ";", "[")):
@@ -296,9 +312,8 @@ def _plaintext(resource: Resource) -> list[str]:
     for where, values in helm_values(resource):
         if isinstance(values, Unreadable) or values is UNKNOWN:
             continue  # workloads-hardened and container-images-pinned already fail closed on these
-        for path, key, value, _ in walk(values):
-            if not isinstance(value, dict | list):
-                out.extend(_scan_text(f"{what} {where} {path}:", key, value, allowed))
+        for key, value in structured_pairs(values):
+            out.extend(_scan_text(f"{what} {where}:", key, value, allowed))
     return out
 
 
