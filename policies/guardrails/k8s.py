@@ -248,7 +248,10 @@ def values_images(where: str, values: Any) -> list[ImageSite]:
 def _plan_image(container: Any, version: Any, channel: Any) -> Any:
     """The image system-upgrade-controller runs for a Plan container: ``image`` with the
     plan's ``version`` as tag (``+`` becomes ``-``: v1.34.6+k3s1 -> v1.34.6-k3s1), unless the
-    image already names a tag or digest; a ``channel`` resolves the version at run time."""
+    image already names a tag or digest; a ``channel`` resolves the version at run time.
+    Source: rancher/system-upgrade-controller ``pkg/upgrade/container/container.go``
+    ``WithLatestTag`` (adds the tag only when ``reference.IsNameOnly``) and
+    ``pkg/upgrade/plan/plan.go`` ``MungeVersion`` (read in the stored snapshot, commit 063bba3)."""
     image = get(container, "image")
     if not isinstance(image, str) or not image:
         return image

@@ -311,9 +311,10 @@ def _values_findings(where: str, values: Any, allowed: set[str]) -> list[Finding
 
 
 def _plan_findings(resource: Resource, allowed: set[str]) -> list[Finding]:
-    """system-upgrade Plan containers: their securityContext, and volumes (host paths by design:
-    system-upgrade-controller v0.20.1 ``pkg/apis/upgrade.cattle.io/v1/types.go`` VolumeSpec
-    ``source`` is a path on the node)."""
+    """system-upgrade Plan containers: their securityContext, and volumes, which are host paths
+    by design (the Plan CRD at system-upgrade-controller v0.20.1, ../shared/crd-schemas
+    upgrade.cattle.io/plan_v1.json: "HostPath volume to mount into the pod", ``source``: "Path
+    on the host to mount")."""
     if base_kind(resource.type) != "Plan" or not resource.type.startswith("kubernetes:upgrade.cattle.io/"):
         return []
     out = []
