@@ -120,6 +120,7 @@ _NOT_SECRET_VALUE_RE = re.compile(
     r"^(?:-?\d+(?:\.\d+)?|true|false|yes|no|on|off|null|none|\d+(?:ms|s|m|h|d|w)|[\d.]+[KMGT]i?)$", re.IGNORECASE
 )
 _REFERENCE_RE = re.compile(r"^\s*(?:\$\([A-Za-z_][\w]*\)|\$\{[^}]+\}|\{\{.*\}\})\s*$")
+_REFERENCE_KEYS = frozenset({"name", "key", "optional"})
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,40}$")
 _ASSIGNMENT_RE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][\w.-]*)\s*[=:]\s*(.*?)\s*$")
 _ARG_ASSIGN_RE = re.compile(r"(?:^|\s)-{0,2}([A-Za-z_][\w.-]*)=(\S+)")
@@ -181,6 +182,8 @@ def structured_pairs(doc: Any) -> list[tuple[str, Any]]:
     entries (Kubernetes env lists written into Helm values)."""
     pairs: list[tuple[str, Any]] = []
     for _, key, value, parent in walk(doc):
+        if key in ("key", "name") and {"name", "key"} <= set(parent) <= _REFERENCE_KEYS and not value_leaks(str(value)):
+            continue  # {name, key}: a secretKeyRef / configMapKeyRef, a reference, not a value
         if not isinstance(value, dict | list):
             pairs.append((key, value))
         if key == "value" and isinstance(parent.get("name"), str):

@@ -399,3 +399,8 @@ def k8s_provider(namespace: str | None = None) -> dict[str, Any]:
     if namespace is not None:
         inputs["namespace"] = namespace
     return resource("pulumi:providers:kubernetes", "k8s", inputs)
+
+
+def csi_values() -> str:
+    """hcloud-csi 2.22.1 values as the platform sets them (a Retain default StorageClass)."""
+    return "storageClasses:\n  - name: hcloud-volumes\n    defaultStorageClass: true\n    reclaimPolicy: Retain\n"

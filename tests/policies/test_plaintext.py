@@ -109,6 +109,7 @@ def with_container(**fields: Any) -> dict[str, Any]:
         ),
         helm_chart(valuesContent="smtp:\n  password: hunter2\n"),
         helm_chart(set={"auth.token": "t0k3n"}),
+        helm_chart(valuesContent="stripe:\n  key: hunter2\n"),  # a lone `key` is not a {name, key} reference
         helm_chart_config(values="env:\n  - name: CF_API_TOKEN\n    value: t0k3n\n"),
         # Upgrade Plan containers.
         upgrade_plan(

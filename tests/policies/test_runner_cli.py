@@ -254,3 +254,74 @@ def test_cli_input_errors(tmp_path: Path) -> None:
     assert subprocess.run([*CLI, str(tmp_path / "obj.json")], capture_output=True, check=False).returncode == 2
     rc, _ = run_cli(tmp_path, [], {"no-such-policy": "advisory"})
     assert rc == 2
+
+
+def test_platform_shapes_pass_every_policy(config: dict[str, Any]) -> None:
+    """The legitimate shapes the platform work adds, all at once under the prod config: no
+    policy may report any of them (false positives are bugs too)."""
+    from .lib import (
+        csi_values,
+        helm_chart,
+        helm_chart_config,
+        k8s_provider,
+        service,
+        upgrade_plan,
+    )
+    from .test_firewall import named_firewall, rule
+    from .test_pod_kinds import csi_node_daemonset
+
+    ccm = resource(
+        "kubernetes:helm.sh/v3:Release",
+        "platform-ccm",
+        {
+            "name": "hcloud-cloud-controller-manager",
+            "chart": "hcloud-cloud-controller-manager",
+            "version": "1.35.0",
+            "namespace": "kube-system",
+            "repositoryOpts": {"repo": "https://charts.hetzner.cloud"},
+            "values": {
+                "networking": {"enabled": True},
+                "env": {
+                    "HCLOUD_TOKEN": {"valueFrom": {"secretKeyRef": {"name": "hcloud", "key": "token"}}},
+                    "HCLOUD_NETWORK": {"valueFrom": {"secretKeyRef": {"name": "hcloud", "key": "network"}}},
+                    "HCLOUD_NETWORK_ROUTES_ENABLED": {"value": "false"},
+                },
+            },
+        },
+    )
+    kyverno = resource(
+        "kubernetes:helm.sh/v3:Release",
+        "platform-kyverno",
+        {
+            "name": "kyverno",
+            "chart": "kyverno",
+            "version": "3.9.0",
+            "namespace": "kyverno",
+            "repositoryOpts": {"repo": "https://kyverno.github.io/kyverno"},
+            "values": {"admissionController": {"replicas": 3}, "imagePullSecrets": [{"name": "gitea"}]},
+        },
+    )
+    hcloud_secret = resource(
+        "kubernetes:core/v1:Secret",
+        "platform-hcloud",
+        {
+            "metadata": {"name": "hcloud", "namespace": "kube-system"},
+            "stringData": {"token": "[secret]", "network": "42"},
+        },
+    )
+    ci = named_firewall("ci-access", [rule("6443", ["203.0.113.0/24"])])
+    pinned_plan = upgrade_plan(image=f"docker.io/rancher/k3s-upgrade@{DIGEST}")
+    stack = [
+        k8s_provider(),
+        *good_stack(),
+        service(),
+        helm_chart_config(),
+        helm_chart(valuesContent=csi_values()),
+        ccm,
+        kyverno,
+        hcloud_secret,
+        pinned_plan,
+        csi_node_daemonset(),
+        ci,
+    ]
+    assert run_policies(stack, config, signatures_advisory=False) == []
