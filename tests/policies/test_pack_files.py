@@ -81,7 +81,15 @@ def test_entry_point_only_constructs_the_pack() -> None:
 
 def test_readme_documents_every_policy() -> None:
     readme = (PACK / "README.md").read_text()
+    headings = [line for line in readme.splitlines() if line.startswith("### ")]
     for p in POLICIES:
-        assert f"`{p.name}`" in readme, p.name
+        assert any(f"`{p.name}`" in h for h in headings), p.name  # each policy has its own section
+    for n in range(1, 9):  # every red-team class is mapped to the rule that closes it
+        assert f"\n| {n}. " in readme, n
+    sections = readme.split("\n### ")
+    for section in sections:
+        title = section.splitlines()[0]
+        if title.startswith("`") and "user-data" not in title:
+            assert "**Limits:**" in section, title
     assert "make policy-check FILE=build/prod/resources.json" in readme
     assert "pulumi preview --policy-pack policies --policy-pack-config policies/config.prod.json" in readme
