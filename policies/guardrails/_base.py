@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -15,7 +16,13 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ._values import plain
+from ._values import UNKNOWN, plain
+
+# Remote components whose children a policy only sees as text: pulumi-kubernetes' yaml/v2
+# ConfigGroup registers its objects inside the provider, so the offline plan (mock runtime) never
+# sees them as resources (FACTS.md). Their `objs` and `yaml` inputs are expanded into virtual
+# resources that every rule judges like the real thing.
+EMBEDDING_TYPES = frozenset({"kubernetes:yaml/v2:ConfigGroup"})
 
 # A policy's config schema: property name -> JSON-schema fragment (with a "default").
 Schema = dict[str, dict[str, Any]]
@@ -65,6 +72,58 @@ def _options(opts: Any) -> dict[str, Any]:
     }
 
 
+def _type_token(api_version: Any, kind: Any) -> str | None:
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not kind:
+        return None
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{kind}"
+
+
+def embedded(resource: Resource) -> list[Resource]:
+    """The Kubernetes objects written inside a ConfigGroup's ``objs``/``yaml``, as resources.
+    YAML that cannot be parsed (or an unknown input) becomes a Pod whose spec is unknown, so the
+    workload and image rules fail closed on it."""
+    if resource.type not in EMBEDDING_TYPES:
+        return []
+    docs: list[Any] = list(resource.props.get("objs") or []) if isinstance(resource.props.get("objs"), list) else []
+    text = resource.props.get("yaml")
+    unreadable = resource.props.get("objs") is UNKNOWN or text is UNKNOWN
+    if isinstance(text, str):
+        try:
+            docs.extend(d for d in yaml.safe_load_all(text) if d is not None)
+        except yaml.YAMLError:
+            unreadable = True
+    out = []
+    for i, doc in enumerate(docs):
+        token = _type_token(doc.get("apiVersion"), doc.get("kind")) if isinstance(doc, dict) else None
+        if token is None:
+            unreadable = True
+            continue
+        name = doc.get("metadata", {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+        out.append(
+            Resource(
+                token,
+                f"{resource.name}/{name if isinstance(name, str) else i}",
+                resource.urn,
+                plain(doc),
+                resource.config,
+                provider_props=resource.provider_props,
+            )
+        )
+    if unreadable:
+        out.append(
+            Resource(
+                "kubernetes:core/v1:Pod",
+                f"{resource.name}/<manifest that cannot be read>",
+                resource.urn,
+                {"metadata": {"name": f"{resource.name} (unreadable manifest)"}, "spec": UNKNOWN},
+                resource.config,
+                provider_props=resource.provider_props,
+            )
+        )
+    return out
+
+
 def effective_config(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     """Schema defaults overlaid with the given config (the CLI applies defaults; tests need not)."""
     out = {key: prop.get("default") for key, prop in schema.items()}
@@ -94,8 +153,9 @@ def resource_policy(
             provider_props=_provider_props(getattr(args, "provider", None)),
             **_options(args.opts),
         )
-        for message in rule(resource):
-            report(message, None)
+        for r in (resource, *embedded(resource)):
+            for message in rule(r):
+                report(message, None)
 
     return ResourceValidationPolicy(
         name=name,
@@ -134,6 +194,7 @@ def stack_policy(
             )
             for r in args.resources
         ]
+        resources += [e for r in resources for e in embedded(r)]
         for message, urn in rule(resources, config):
             report(message, urn)
 

@@ -392,3 +392,48 @@ def test_host_path_claims_neighbours() -> None:
     assert check(H, csi) == []
     stack = [pv(), csi, pvc("a", volumeName="vol"), pvc("b", storageClassName="hcloud-volumes"), pvc("c")]
     assert check_stack(C, stack, {"hostPathStorageClasses": ["local-path"]}) == []
+
+
+# --- objects written inside a yaml/v2 ConfigGroup ----------------------------------------------
+
+
+def config_group(**inputs: Any) -> dict[str, Any]:
+    return resource("kubernetes:yaml/v2:ConfigGroup", "platform-suc", inputs)
+
+
+def test_config_group_objects_are_judged() -> None:
+    """yaml/v2 is a remote component: offline its children never exist as resources, so the
+    pack reads the objects from its inputs."""
+    bad = workload("DaemonSet", pod_spec(hostPID=True))["inputs"]
+    doc = {"apiVersion": "apps/v1", "kind": "DaemonSet", **bad}
+    text = __import__("yaml").safe_dump_all([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}, doc])
+    assert any("hostPID" in m for m in check(H, config_group(yaml=text)))
+    assert any("hostPID" in m for m in check(H, config_group(objs=[doc])))
+    unpinned = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "ghcr.io/x/y:1"}]},
+    }
+    assert any("not pinned" in m for m in check(P, config_group(objs=[unpinned])))
+    for unreadable in (
+        config_group(yaml="kind: [oops"),
+        config_group(yaml="[unknown]"),
+        config_group(objs=[{"kind": "Pod"}]),
+    ):
+        assert any("not known" in m for m in check(P, unreadable)), unreadable["inputs"]
+    # A compliant object inside passes; a default deny inside counts for its namespace.
+    ok = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        **workload("Deployment", compliant_spec("Deployment"))["inputs"],
+    }
+    assert check(H, config_group(objs=[ok])) == [] and check(P, config_group(objs=[ok])) == []
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "honeydue"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    assert check_stack("namespaces-default-deny", [config_group(objs=[ok, deny])]) == []
+    assert check_stack("namespaces-default-deny", [config_group(objs=[ok])])
