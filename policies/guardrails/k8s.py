@@ -113,8 +113,10 @@ def containers(spec: Any) -> Iterator[Container]:
 
 
 def has_unknown_container_list(spec: Any) -> bool:
-    """True when the pod spec, or one of its container lists, is not known yet."""
-    return spec is UNKNOWN or any(get(spec, name) is UNKNOWN for name in CONTAINER_LISTS)
+    """True when the pod spec, or one of its container lists, is not known yet or not a list."""
+    if spec is UNKNOWN or (spec is not None and not isinstance(spec, dict)):
+        return True
+    return any(get(spec, name) is not None and not isinstance(get(spec, name), list) for name in CONTAINER_LISTS)
 
 
 def namespace_of(resource: Resource) -> Any:

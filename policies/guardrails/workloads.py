@@ -162,7 +162,7 @@ def _pod_findings(spec: dict[str, Any], meta: Any) -> list[Finding]:
         elif value is True:
             out.append(Finding(f"{field}: true shares the node's namespace", field))
     volumes = spec.get("volumes")
-    if volumes is UNKNOWN:
+    if volumes is not None and not isinstance(volumes, list):
         out.append(Finding(f"volumes {_NOT_KNOWN}"))
     for vol in items(volumes):
         if not isinstance(vol, dict) or vol.get("hostPath") is UNKNOWN:
@@ -344,11 +344,13 @@ def _hardened(resource: Resource) -> list[str]:
         full = not is_patch(resource)
         if spec is UNKNOWN:
             findings.append(Finding(f"pod spec {_NOT_KNOWN}"))
+        elif spec is not None and not isinstance(spec, dict):
+            findings.append(Finding(f"pod spec {_NOT_KNOWN}"))
         elif isinstance(spec, dict):
             findings.extend(_pod_findings(spec, pod_metadata(resource)))
             pod_sc = spec.get("securityContext")
             for name in ("containers", "initContainers", "ephemeralContainers"):
-                if spec.get(name) is UNKNOWN:
+                if spec.get(name) is not None and not isinstance(spec.get(name), list):
                     findings.append(Finding(f"{name} {_NOT_KNOWN}"))
             for c in containers(spec):
                 findings.extend(_container_findings(c, kind, pod_sc, cfg, full))
@@ -419,16 +421,31 @@ def _claims(resources: list[Resource], config: dict[str, Any]) -> list[tuple[str
     classes |= {c for c in host_pvs.values() if isinstance(c, str) and c}
     out: list[tuple[str, str | None]] = []
     for r in resources:
-        if base_kind(r.type) != "PersistentVolumeClaim" or not r.type.startswith("kubernetes:core/"):
-            continue
-        volume, cls = get(r.props, "spec", "volumeName"), get(r.props, "spec", "storageClassName")
-        what = describe(r)
-        if volume is UNKNOWN or cls is UNKNOWN:
-            out.append((f"{what}: volumeName/storageClassName {_NOT_KNOWN}", r.urn))
-        elif isinstance(volume, str) and volume in host_pvs:
-            out.append((f"{what} binds the hostPath PersistentVolume {volume!r}", r.urn))
-        elif isinstance(cls, str) and cls in classes:
-            out.append((f"{what} uses storageClassName {cls!r}, which provisions hostPath volumes", r.urn))
+        for where, claim_spec in _claim_specs(r):
+            volume, cls = get(claim_spec, "volumeName"), get(claim_spec, "storageClassName")
+            what = f"{describe(r)}{where}"
+            if claim_spec is UNKNOWN or volume is UNKNOWN or cls is UNKNOWN:
+                out.append((f"{what}: volumeName/storageClassName {_NOT_KNOWN}", r.urn))
+            elif isinstance(volume, str) and volume in host_pvs:
+                out.append((f"{what} binds the hostPath PersistentVolume {volume!r}", r.urn))
+            elif isinstance(cls, str) and cls in classes:
+                out.append((f"{what} uses storageClassName {cls!r}, which provisions hostPath volumes", r.urn))
+    return out
+
+
+def _claim_specs(r: Resource) -> list[tuple[str, Any]]:
+    """Every claim a resource makes: a PersistentVolumeClaim, a StatefulSet's
+    volumeClaimTemplates, and the generic ephemeral volumes of a pod spec."""
+    out: list[tuple[str, Any]] = []
+    if base_kind(r.type) == "PersistentVolumeClaim" and r.type.startswith("kubernetes:core/"):
+        out.append(("", get(r.props, "spec")))
+    if base_kind(r.type) == "StatefulSet":
+        for i, template in enumerate(items(get(r.props, "spec", "volumeClaimTemplates"))):
+            out.append((f" volumeClaimTemplates[{i}]", get(template, "spec")))
+    for vol in items(get(pod_spec(r), "volumes")):
+        template = get(vol, "ephemeral", "volumeClaimTemplate")
+        if template is not None:
+            out.append((f" ephemeral volume {get(vol, 'name')!r}", get(template, "spec")))
     return out
 
 

@@ -437,3 +437,26 @@ def test_config_group_objects_are_judged() -> None:
     }
     assert check_stack("namespaces-default-deny", [config_group(objs=[ok, deny])]) == []
     assert check_stack("namespaces-default-deny", [config_group(objs=[ok])])
+
+
+def test_claims_inside_workloads() -> None:
+    sts = workload("StatefulSet", compliant_spec("StatefulSet"))
+    sts["inputs"]["spec"]["volumeClaimTemplates"] = [
+        {"metadata": {"name": "data"}, "spec": {"storageClassName": "local-path"}}
+    ]
+    out = check_stack(C, [sts], {"hostPathStorageClasses": ["local-path"]})
+    assert len(out) == 1 and "volumeClaimTemplates[0]" in out[0][0]
+    eph = compliant_spec("Deployment")
+    eph["volumes"] = [
+        {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {"storageClassName": "manual"}}}}
+    ]
+    out = check_stack(C, [pv(), workload("Deployment", eph)])
+    assert len(out) == 1 and "ephemeral volume 'scratch'" in out[0][0]
+    sts["inputs"]["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = "hcloud-volumes"
+    assert check_stack(C, [sts], {"hostPathStorageClasses": ["local-path"]}) == []
+
+
+@pytest.mark.parametrize("bad", [{"containers": {"name": "x"}}, {"volumes": {"hostPath": {}}}, "not a spec"])
+def test_malformed_pod_specs_fail_closed(bad: Any) -> None:
+    spec: Any = bad if isinstance(bad, str) else {**compliant_spec("Deployment"), **bad}
+    assert any("fails closed" in m for m in check(H, workload("Deployment", spec)))
