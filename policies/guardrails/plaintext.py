@@ -56,7 +56,7 @@ _SECRET_WORDS = frozenset(
         "accesskey",
     }
 )
-# Substrings that make one glued word secret (PGPASSWORD, MYSQLPWD is not caught: "pwd" alone).
+# Endings that make one glued word secret (PGPASSWORD, APITOKEN; not TOKENIZER).
 _SECRET_INFIXES = ("password", "passwd", "secret", "token", "apikey", "passphrase")
 # Last words that turn a secret-looking name into a setting about the secret.
 _SETTING_SUFFIXES = frozenset(
@@ -101,6 +101,22 @@ _SETTING_SUFFIXES = frozenset(
         "hours",
         "days",
         "interval",
+        "namespace",
+        "provider",
+        "store",
+        "backend",
+        "host",
+        "port",
+        "scope",
+        "scopes",
+        "prefix",
+        "strategy",
+        "method",
+        "location",
+        "region",
+        "realm",
+        "hint",
+        "label",
     }
 )
 _WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
@@ -134,7 +150,7 @@ def key_looks_secret(key: str) -> bool:
     joined = {a + b for a, b in itertools.pairwise(words)}
     if _SECRET_WORDS.intersection(words) or _SECRET_WORDS.intersection(joined):
         return "public" not in words
-    if any(infix in w for w in words for infix in _SECRET_INFIXES):
+    if any(w.endswith(infix) for w in words for infix in _SECRET_INFIXES):
         return "public" not in words
     return words[-1] == "key" and "public" not in words
 
@@ -214,7 +230,7 @@ def _scan_text(label: str, key: str, value: Any, allowed: set[str]) -> list[str]
     why = finding(key, value, allowed)
     if why:
         out.append(f"{label} {why}")
-    if isinstance(value, str) and ("\n" in value or key.endswith(_FILE_SUFFIXES)):
+    if isinstance(value, str) and ("\n" in value or key.endswith(_FILE_SUFFIXES) or value.lstrip().startswith("{")):
         seen = set()
         for inner_key, inner_value in _file_pairs(value):
             inner = finding(inner_key, inner_value, allowed)
@@ -269,10 +285,7 @@ def _annotation_findings(label: str, meta: Any, allowed: set[str]) -> list[str]:
     annotations = get(meta, "annotations")
     if isinstance(annotations, dict):
         for key, value in annotations.items():
-            short = key.rsplit("/", 1)[-1]
-            why = finding(short, value, allowed)
-            if why:
-                out.append(f"{label} annotation {key}: {why}")
+            out.extend(_scan_text(f"{label} annotation {key}:", key.rsplit("/", 1)[-1], value, allowed))
     return out
 
 

@@ -103,7 +103,6 @@ def _guarded(resources: list[Resource], config: dict[str, Any]) -> list[tuple[st
     out: list[tuple[str, str | None]] = []
     for r in resources:
         if r.type == SERVER_TYPE:
-            r.config = config
             out.extend((m, r.urn) for m in _server_findings(r, resources))
     return out
 

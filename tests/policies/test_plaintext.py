@@ -46,6 +46,7 @@ def with_container(**fields: Any) -> dict[str, Any]:
         config_map({"HCLOUD_TOKEN": "abc123"}),
         config_map({"signingKey": "k-1"}),
         config_map({"db.password": "hunter2"}),
+        config_map({"APITOKEN": "t0k3n"}),
         # By value, whatever the name.
         config_map({"SETTINGS": "https://admin:hunter2@db.internal/app"}),
         config_map({"NOTE": AWS}),
@@ -78,7 +79,19 @@ def with_container(**fields: Any) -> dict[str, Any]:
         with_container(args=["--api-token", "t0k3n"]),
         with_container(command=["sh", "-c", "PGPASSWORD=hunter2 psql -h db"]),
         with_container(command=["curl", "https://user:hunter2@example.com"]),
-        # Annotations (object and pod template).
+        # Annotations (object and pod template), JSON in one line included.
+        resource(
+            "kubernetes:core/v1:ConfigMap",
+            "cm-ann",
+            {
+                "metadata": {
+                    "name": "cm",
+                    "annotations": {
+                        "kubectl.kubernetes.io/last-applied-configuration": '{"data": {"DB_PASSWORD": "hunter2"}}'
+                    },
+                }
+            },
+        ),
         resource(
             "kubernetes:core/v1:Service",
             "svc",
@@ -142,6 +155,7 @@ def test_plaintext_secrets_caught(r: dict[str, Any]) -> None:
         {"app.env": "LOG_LEVEL=info\nTOKEN_TTL=3600\nDB_PASSWORD_FILE=/run/secrets/db\n"},
         {"settings.yaml": "auth:\n  tokenTtl: 3600\n  passwordMinLength: 12\n"},
         {"SMTP_PASSWORD": ""},
+        {"TOKENIZER_MODEL": "bert-base", "SECRET_NAMESPACE": "vault", "API_KEY_PREFIX": "hd_", "BYPASS_CACHE": "all"},
     ],
 )
 def test_plaintext_settings_pass(data: dict[str, Any]) -> None:
