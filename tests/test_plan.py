@@ -63,7 +63,7 @@ def test_resources_json_records_parents_dependencies_and_options(prod_plan: mock
     server = prod_plan.of_type("hcloud:index/server:Server")[0]
     subnet = prod_plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
     assert subnet.urn in server.dependencies  # depends_on
-    firewall = prod_plan.of_type("hcloud:index/firewall:Firewall")[0]
+    (firewall,) = [f for f in prod_plan.of_type("hcloud:index/firewall:Firewall") if f.name == "fw-firewall"]
     assert firewall.urn in server.dependencies  # from an input
     assert server.options["protect"] is True
     assert set(server.options["ignoreChanges"]) == {"userData", "image", "sshKeys"}
