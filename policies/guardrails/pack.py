@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pulumi_policy import Policy
 
 from . import cloudflare, firewall, helm, images, netpol, plaintext, servers, workloads
@@ -31,3 +34,6 @@ POLICIES: list[Policy] = [
 ]
 
 SIGNATURE_POLICY = images.SIGNED.name
+
+# Config checks beyond the JSON schema the Pulumi CLI applies; the offline runner raises on them.
+CONFIG_CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {workloads.HARDENED.name: workloads.config_errors}

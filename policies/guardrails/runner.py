@@ -29,7 +29,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from .cosign import VERIFIER
-from .pack import POLICIES, SIGNATURE_POLICY
+from .pack import CONFIG_CHECKS, POLICIES, SIGNATURE_POLICY
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.prod.json"
 PACK_LEVEL = EnforcementLevel.MANDATORY  # policies without their own level (none today)
@@ -100,6 +100,9 @@ def resolve(
             extra = sorted(set(props) - known)
             if extra:
                 raise ConfigError(f"{name}: unknown config key(s) {extra}; known: {sorted(known)}")
+            problems = CONFIG_CHECKS[name](props) if name in CONFIG_CHECKS else []
+            if problems:
+                raise ConfigError(f"{name}: " + "; ".join(problems))
         else:
             raise ConfigError(f"{name}: expected a level string or an object")
         if level == EnforcementLevel.REMEDIATE:

@@ -64,15 +64,32 @@ DEFAULT_EXEMPTIONS: list[dict[str, Any]] = [
     },
 ]
 
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+EXEMPTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["namespace", "name", "allow"],
+    "properties": {
+        "kinds": _STRINGS,
+        "namespace": {"type": "string"},
+        "name": {"type": "string"},
+        "allow": {"type": "array", "items": {"type": "string", "enum": sorted(FEATURES)}},
+        "capabilities": _STRINGS,
+    },
+}
+
 SCHEMA: Schema = {
-    "exemptions": obj_list_prop(
-        "Platform components allowed host features, matched by Kubernetes identity: "
-        "{kinds: [Kind, ...] (optional: any kind), namespace, name, allow: [feature, ...], "
-        "capabilities: [CAP, ...] (optional, added to allowedCapabilities)}. Features: "
-        + ", ".join(sorted(FEATURES))
-        + ". A Helm release's identity is its namespace and release name.",
-        DEFAULT_EXEMPTIONS,
-    ),
+    "exemptions": {
+        **obj_list_prop(
+            "Platform components allowed host features, matched by Kubernetes identity: "
+            "{kinds: [Kind, ...] (optional: any kind), namespace, name, allow: [feature, ...], "
+            "capabilities: [CAP, ...] (optional, added to allowedCapabilities)}. Features: "
+            + ", ".join(sorted(FEATURES))
+            + ". A Helm release's identity is its namespace and release name.",
+            DEFAULT_EXEMPTIONS,
+        ),
+        "items": EXEMPTION_SCHEMA,
+    },
     "allowedCapabilities": str_list_prop(
         "Capabilities any container may add back after dropping ALL.", ["NET_BIND_SERVICE"]
     ),
@@ -82,6 +99,41 @@ SCHEMA: Schema = {
         ["memory"],
     ),
 }
+
+
+def config_errors(props: dict[str, Any]) -> list[str]:
+    """What is wrong with a workloads-hardened config (the Pulumi CLI checks EXEMPTION_SCHEMA;
+    the offline runner calls this), each naming the key and what is allowed."""
+    entries = props.get("exemptions")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return ["exemptions: expected a list of {kinds, namespace, name, allow, capabilities}"]
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"exemptions[{i}]"
+        if not isinstance(entry, dict):
+            out.append(f"{where}: expected an object")
+            continue
+        extra = sorted(set(entry) - set(EXEMPTION_SCHEMA["properties"]))
+        if extra:
+            out.append(f"{where}: unknown key(s) {extra}; allowed: {sorted(EXEMPTION_SCHEMA['properties'])}")
+        for key in ("namespace", "name"):
+            if not isinstance(entry.get(key), str) or not entry.get(key):
+                out.append(f"{where}.{key}: expected a non-empty string (the object's real {key})")
+        allow = entry.get("allow")
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            out.append(f"{where}.allow: expected a list of features from {sorted(FEATURES)}")
+        else:
+            unknown = sorted(set(allow) - FEATURES)
+            if unknown:
+                out.append(f"{where}.allow: unknown feature(s) {unknown}; allowed: {sorted(FEATURES)}")
+        for key in ("kinds", "capabilities"):
+            value = entry.get(key)
+            if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                out.append(f"{where}.{key}: expected a list of strings")
+    return out
+
 
 _NOT_KNOWN = "is not known (computed or unreadable value), so it cannot be checked (fails closed)"
 

@@ -93,3 +93,22 @@ def test_readme_documents_every_policy() -> None:
             assert "**Limits:**" in section, title
     assert "make policy-check FILE=build/prod/resources.json" in readme
     assert "pulumi preview --policy-pack policies --policy-pack-config policies/config.prod.json" in readme
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_configs_and_defaults_satisfy_the_schemas_the_cli_checks(stack: str) -> None:
+    """The Pulumi CLI validates --policy-pack-config against each policy's config schema."""
+    import jsonschema
+
+    committed = config(stack)
+    for p in POLICIES:
+        props = p.config_schema.properties if p.config_schema else {}
+        schema = {"type": "object", "properties": props, "additionalProperties": False}
+        jsonschema.validate({k: v["default"] for k, v in props.items()}, schema)
+        entry = committed.get(p.name, {})
+        if isinstance(entry, dict):
+            jsonschema.validate({k: v for k, v in entry.items() if k != "enforcementLevel"}, schema)
+    bad = {"exemptions": [{"namespace": "kube-system", "name": "traefik", "allow": ["hostnetwork"]}]}
+    hardened = next(p for p in POLICIES if p.name == "workloads-hardened")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, {"type": "object", "properties": hardened.config_schema.properties})  # type: ignore[union-attr]

@@ -163,6 +163,20 @@ def test_list_override_of_registries(config: dict[str, Any]) -> None:
         ({"servers-guarded": {"requireProtectoin": True}}, "unknown config key"),
         ({"servers-guarded": {"enforcementLevel": "loud"}}, "enforcementLevel"),
         ({"servers-guarded": 3}, "expected a level string"),
+        (
+            {
+                "workloads-hardened": {
+                    "exemptions": [{"namespace": "kube-system", "name": "traefik", "allow": ["hostnetwork"]}]
+                }
+            },
+            r"unknown feature\(s\) \['hostnetwork'\]",
+        ),
+        ({"workloads-hardened": {"exemptions": [{"name": "traefik", "allow": []}]}}, r"exemptions\[0\].namespace"),
+        (
+            {"workloads-hardened": {"exemptions": [{"namespace": "a", "name": "b", "allow": [], "kind": ["X"]}]}},
+            "unknown key",
+        ),
+        ({"workloads-hardened": {"exemptions": "kube-system/traefik"}}, "expected a list"),
     ],
 )
 def test_config_errors(bad: dict[str, Any], match: str) -> None:
