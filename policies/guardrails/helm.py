@@ -75,8 +75,14 @@ def _pinned(resource: Resource) -> list[str]:
     if resource.type.endswith("Patch") and chart is None and version is None:
         return []  # a patch that leaves the chart alone
     inline = get(base, "chartContent") not in (None, "")
-    problem = chart_problem(chart, version, inline=inline, local_path=get(base, "path"))
-    return [f"Helm {describe(resource)} ({resource.name}): {problem}"] if problem else []
+    problems = [chart_problem(chart, version, inline=inline, local_path=get(base, "path"))]
+    # K3s HelmChart fetch options that let anyone on the path swap the chart (helm-controller
+    # v0.16.17 HelmChartSpec: insecureSkipTLSVerify, plainHTTP).
+    for field in ("insecureSkipTLSVerify", "plainHTTP"):
+        value = get(base, field)
+        if value is True or value is UNKNOWN:
+            problems.append(f"{field} is {value!r}: the chart is fetched without TLS verification")
+    return [f"Helm {describe(resource)} ({resource.name}): {p}" for p in problems if p]
 
 
 CHARTS_PINNED = resource_policy(

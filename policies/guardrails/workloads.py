@@ -386,6 +386,26 @@ def _plan_findings(resource: Resource, allowed: set[str]) -> list[Finding]:
     return out
 
 
+def _helm_job_findings(resource: Resource, allowed: set[str]) -> list[Finding]:
+    """The K3s HelmChart's own install job: ``spec.securityContext`` (its container) and
+    ``spec.podSecurityContext`` (k3s-io/helm-controller v0.16.17 HelmChartSpec, as in
+    ../shared/crd-schemas/helm.cattle.io/helmchart_v1.json)."""
+    if base_kind(resource.type) != "HelmChart" or not resource.type.startswith("kubernetes:helm.cattle.io/"):
+        return []
+    out = [
+        Finding(f"spec.securityContext: {f.text}", f.feature, f.capability)
+        for f in _security_context_findings(get(resource.props, "spec", "securityContext"), full=False, allowed=allowed)
+    ]
+    pod_sc = get(resource.props, "spec", "podSecurityContext")
+    if pod_sc is UNKNOWN:
+        out.append(Finding(f"spec.podSecurityContext {_NOT_KNOWN}"))
+    else:
+        _profile_unconfined(pod_sc, out, "spec.podSecurityContext.")
+        if get(pod_sc, "runAsUser") == 0:
+            out.append(Finding("spec.podSecurityContext.runAsUser is 0 (root)", "runAsRoot"))
+    return out
+
+
 def _hardened(resource: Resource) -> list[str]:
     cfg = resource.config
     allowed = {_cap(a) for a in str_list(cfg.get("allowedCapabilities"))}
@@ -407,6 +427,7 @@ def _hardened(resource: Resource) -> list[str]:
             for c in containers(spec):
                 findings.extend(_container_findings(c, kind, pod_sc, cfg, full))
     findings.extend(_plan_findings(resource, allowed))
+    findings.extend(_helm_job_findings(resource, allowed))
     for where, values in helm_values(resource):
         findings.extend(_values_findings(where, values, allowed))
     if base_kind(resource.type) == "PersistentVolume" and resource.type.startswith("kubernetes:core/"):

@@ -140,3 +140,9 @@ def test_missing_patched_or_excepted_image_policy_caught() -> None:
     )
     out = check_stack(IV, stack(image_policy(), exception), CFG)
     assert len(out) == 1 and "lifts image verification" in out[0][0]
+
+
+def test_insecure_chart_fetch_caught() -> None:
+    assert len(check(HC, helm_chart(insecureSkipTLSVerify=True))) == 1
+    assert len(check(HC, helm_chart(plainHTTP=True))) == 1
+    assert check(HC, helm_chart(insecureSkipTLSVerify=False, plainHTTP=False)) == []

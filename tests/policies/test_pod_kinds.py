@@ -460,3 +460,17 @@ def test_claims_inside_workloads() -> None:
 def test_malformed_pod_specs_fail_closed(bad: Any) -> None:
     spec: Any = bad if isinstance(bad, str) else {**compliant_spec("Deployment"), **bad}
     assert any("fails closed" in m for m in check(H, workload("Deployment", spec)))
+
+
+def test_helm_chart_install_job_settings() -> None:
+    """The K3s HelmChart runs its own install job; its security contexts are pod settings too."""
+    assert any("privileged" in m for m in check(H, helm_chart(securityContext={"privileged": True})))
+    assert any(
+        "Unconfined" in m for m in check(H, helm_chart(podSecurityContext={"seccompProfile": {"type": "Unconfined"}}))
+    )
+    assert any("runAsUser is 0" in m for m in check(H, helm_chart(podSecurityContext={"runAsUser": 0})))
+    hardened = helm_chart(
+        securityContext={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        podSecurityContext={"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    )
+    assert check(H, hardened) == []
