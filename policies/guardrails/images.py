@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from pulumi_policy import ResourceValidationPolicy
 
 from ._base import Resource, Schema, resource_policy, str_list_prop
-from ._values import UNKNOWN, get, str_list
+from ._values import UNKNOWN, str_list
 from .cosign import VERIFIER
-from .k8s import containers, describe, has_unknown_container_list, pod_spec
+from .k8s import ImageSite, Unreadable, image_sites
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DOCKER_HUB = "docker.io"
@@ -65,17 +64,18 @@ def registry_matches(ref: ImageRef, entries: list[str]) -> bool:
     return False
 
 
-def _images(resource: Resource) -> list[tuple[str, Any]]:
-    """(where, image) for every container of a workload; image may be UNKNOWN."""
-    spec = pod_spec(resource)
-    what = describe(resource)
-    out: list[tuple[str, Any]] = []
-    if has_unknown_container_list(spec):
-        out.append((f"{what}: containers", UNKNOWN))
-    for c in containers(spec):
-        image = UNKNOWN if c.spec is UNKNOWN else get(c.spec, "image")
-        out.append((f"{what} {c.label}", image))
-    return out
+def _images(resource: Resource) -> list[ImageSite]:
+    """Every image the resource runs (k8s.image_sites: workloads and their patches, PodTemplate,
+    K3s HelmChart/HelmChartConfig, upgrade Plans, Helm values)."""
+    return image_sites(resource)
+
+
+def _full_image(site: ImageSite) -> str | None:
+    """The image reference when it names a repository and can be judged, else None."""
+    image = site.image
+    if site.partial or not isinstance(image, str) or not image.strip():
+        return None
+    return image
 
 
 # --- container-images-pinned -------------------------------------------------------------------
@@ -83,11 +83,20 @@ def _images(resource: Resource) -> list[tuple[str, Any]]:
 
 def _pinned(resource: Resource) -> list[str]:
     out = []
-    for where, image in _images(resource):
+    for site in _images(resource):
+        where, image = site.where, site.image
         if image is UNKNOWN:
-            continue  # container-images-signed fails closed on unknown images; no double report
-        if not isinstance(image, str) or not image.strip():
-            out.append(f"{where}: no image set")
+            out.append(f"{where}: image is not known yet (computed value), so it cannot be shown to be pinned")
+        elif isinstance(image, Unreadable):
+            out.append(f"{where}: {image.why}, so its images cannot be checked (fails closed)")
+        elif image is None or (isinstance(image, str) and not image.strip()):
+            if site.required:
+                out.append(f"{where}: no image set")
+        elif not isinstance(image, str):
+            out.append(f"{where}: image {image!r} is not a string (fails closed)")
+        elif site.partial:
+            if "@sha256:" not in image or not DIGEST_RE.match(image.rsplit("@", 1)[-1]):
+                out.append(f"{where}: image override {image!r} sets a tag but no @sha256 digest")
         elif not parse_image(image).pinned:
             out.append(f"{where}: image {image!r} is not pinned by @sha256:<64 hex> digest")
     return out
@@ -95,7 +104,11 @@ def _pinned(resource: Resource) -> list[str]:
 
 PINNED = resource_policy(
     name="container-images-pinned",
-    description="Every container image of every workload is referenced by an immutable @sha256 digest.",
+    description=(
+        "Every image a resource runs (workloads and their patches, PodTemplate, K3s HelmChart job "
+        "image and values, HelmChartConfig values, upgrade Plans, Helm release values) is "
+        "referenced by an immutable @sha256 digest."
+    ),
     remediation=(
         "Reference images as registry/repo@sha256:<digest> (a tag may stay in front of the "
         "digest for readability). Resolve digests at build time, e.g. `crane digest IMAGE:TAG`."
@@ -119,9 +132,10 @@ def _allowed(resource: Resource) -> list[str]:
     registries = str_list(resource.config.get("registries"))
     exceptions = str_list(resource.config.get("exceptions"))
     out = []
-    for where, image in _images(resource):
-        if image is UNKNOWN or not isinstance(image, str) or not image.strip():
-            continue
+    for site in _images(resource):
+        where, image = site.where, _full_image(site)
+        if image is None:
+            continue  # unknown/unreadable/missing: container-images-pinned reports it
         ref = parse_image(image)
         if registry_matches(ref, registries) or registry_matches(ref, exceptions):
             continue
@@ -175,13 +189,15 @@ def _signed(resource: Resource) -> list[str]:
     registries = str_list(cfg.get("registries"))
     plain_http = str_list(cfg.get("plainHttpRegistries"))
     out = []
-    for where, image in _images(resource):
-        if image is UNKNOWN:
+    for site in _images(resource):
+        where = site.where
+        if site.image is UNKNOWN or isinstance(site.image, Unreadable):
             # Fail closed: an image we cannot see cannot be verified.
             out.append(f"{where}: image is not known yet (computed value), so its signature cannot be verified")
             continue
-        if not isinstance(image, str) or not image.strip():
-            continue  # container-images-pinned reports a missing image
+        image = _full_image(site)
+        if image is None:
+            continue  # a missing image or a chart-default override: container-images-pinned reports it
         ref = parse_image(image)
         if not registry_matches(ref, registries):
             continue

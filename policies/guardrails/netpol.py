@@ -5,16 +5,17 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ._base import Resource, kind_of, resource_policy, stack_policy, str_list_prop
+from ._base import Resource, base_kind, resource_policy, stack_policy, str_list_prop
 from ._values import UNKNOWN, get, is_unknown, items, str_list
-from .k8s import workload_kind
+from .k8s import describe, is_patch, namespace_of, workload_kind
 
-NETPOL_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+_NETPOL_GROUPS = ("kubernetes:networking.k8s.io/", "kubernetes:extensions/")
+_CANNOT_READ = "is not known (computed value), so it cannot be judged (fails closed)"
 
 
-def _namespace(resource: Resource) -> Any:
-    ns = get(resource.props, "metadata", "namespace")
-    return "default" if ns is None else ns
+def is_netpol(resource: Resource) -> bool:
+    """A NetworkPolicy or NetworkPolicyPatch (a patch can add rules to the default deny)."""
+    return base_kind(resource.type) == "NetworkPolicy" and resource.type.startswith(_NETPOL_GROUPS)
 
 
 def default_deny_state(resource: Resource) -> bool | None:
@@ -34,46 +35,95 @@ def default_deny_state(resource: Resource) -> bool | None:
     return empty_selector and both and no_rules
 
 
+def _open_peer(peer: Any) -> bool:
+    """A peer that admits everything: an ipBlock of a whole address family with no except."""
+    block = get(peer, "ipBlock")
+    if not isinstance(block, dict) or block.get("except"):
+        return False
+    cidr = block.get("cidr")
+    try:
+        return ipaddress.ip_network(str(cidr).strip(), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def allow_all(resource: Resource) -> str | None:
+    """Why this policy allows all traffic of a direction (it cancels the namespace's default
+    deny for the pods it selects), or None. A rule with no peers and no ports allows every
+    source/destination on every port; so does a peer that is a /0 ipBlock without except."""
+    spec = get(resource.props, "spec")
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(items(get(spec, direction))):
+            if not isinstance(rule, dict):
+                continue
+            peers, ports = rule.get(peers_key), rule.get("ports")
+            if ports:
+                continue
+            if not peers:
+                return f"{direction} rule {i} has no `{peers_key}` and no ports: it allows everything"
+            if any(_open_peer(p) for p in items(peers)):
+                return f"{direction} rule {i} admits 0.0.0.0/0 or ::/0 on every port"
+    return None
+
+
 def _default_deny(resources: list[Resource], config: dict[str, Any]) -> list[tuple[str, str | None]]:
     exempt = set(str_list(config.get("exemptNamespaces")))
     workloads: dict[str, list[Resource]] = {}
     namespace_urns: dict[str, str] = {}
     covered: set[str] = set()
-    uncertain: set[Any] = set()  # namespaces (or UNKNOWN) whose policies cannot be judged yet
+    cancelled: dict[str, list[str]] = {}  # namespace -> why its default deny does not hold
+    out: list[tuple[str, str | None]] = []
     for r in resources:
-        kind = kind_of(r.type)
-        if kind == "Namespace":
+        kind = base_kind(r.type)
+        if kind == "Namespace" and not is_patch(r):
             name = get(r.props, "metadata", "name")
             if isinstance(name, str):
                 namespace_urns[name] = r.urn
-        elif r.type == NETPOL_TYPE:
-            ns, state = _namespace(r), default_deny_state(r)
-            if ns is UNKNOWN or state is None:
-                uncertain.add(ns)
-            elif state:
+        elif is_netpol(r):
+            ns, state = namespace_of(r), default_deny_state(r)
+            what = describe(r)
+            opening = f"{what} is a patch" if is_patch(r) and not state else None
+            opening = opening or (f"{what}: {why}" if (why := allow_all(r)) else None)
+            if ns is UNKNOWN:
+                # Counts for no namespace; if it could open one, say so here, on its own.
+                if opening or state is None:
+                    out.append((f"{what}: its namespace {_CANNOT_READ}", r.urn))
+                continue
+            if opening:
+                cancelled.setdefault(ns, []).append(opening)
+            elif state and not is_patch(r):
                 covered.add(ns)
-        elif workload_kind(r) is not None:
-            ns = _namespace(r)
-            if isinstance(ns, str):
+        elif workload_kind(r) is not None and not is_patch(r):
+            ns = namespace_of(r)
+            if ns is UNKNOWN:
+                out.append((f"{describe(r)}: its namespace {_CANNOT_READ}", r.urn))
+            elif isinstance(ns, str):
                 workloads.setdefault(ns, []).append(r)
-    out: list[tuple[str, str | None]] = []
     for ns, members in sorted(workloads.items()):
-        if ns in covered or ns in exempt or ns in uncertain or UNKNOWN in uncertain:
+        if ns in exempt:
             continue
         names = ", ".join(sorted(m.name for m in members))
-        out.append(
-            (
-                f"namespace {ns!r} runs workloads ({names}) but has no default-deny NetworkPolicy "
-                "(podSelector {}, policyTypes [Ingress, Egress], no rules)",
-                namespace_urns.get(ns, members[0].urn),
+        urn = namespace_urns.get(ns, members[0].urn)
+        if ns not in covered:
+            out.append(
+                (
+                    f"namespace {ns!r} runs workloads ({names}) but has no default-deny NetworkPolicy "
+                    "(podSelector {}, policyTypes [Ingress, Egress], no rules)",
+                    urn,
+                )
             )
-        )
+        elif ns in cancelled:
+            out.append((f"namespace {ns!r}: the default deny is cancelled: {'; '.join(cancelled[ns])}", urn))
     return out
 
 
 DEFAULT_DENY = stack_policy(
     name="namespaces-default-deny",
-    description="Every namespace with workloads has a default-deny NetworkPolicy for ingress and egress.",
+    description=(
+        "Every namespace with workloads has a default-deny NetworkPolicy for ingress and egress, "
+        "and no NetworkPolicyPatch or allow-all policy cancels it; objects without a namespace "
+        "live in their provider's namespace."
+    ),
     remediation=(
         "Add a NetworkPolicy in the namespace with spec {podSelector: {}, policyTypes: [Ingress, "
         "Egress]} and no rules, then allow each needed flow with its own policy."
@@ -121,7 +171,7 @@ def _contains(cidr: Any, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
 
 
 def _metadata(resource: Resource) -> list[str]:
-    if resource.type != NETPOL_TYPE:
+    if not is_netpol(resource):
         return []
     addrs = []
     for a in str_list(resource.config.get("metadataAddresses")):
@@ -138,19 +188,24 @@ def _metadata(resource: Resource) -> list[str]:
             continue
         peers = rule.get("to")
         if peers is UNKNOWN:
+            out.append(f"egress rule {i}: `to` {_CANNOT_READ}")
             continue
         if not peers:
-            if _ports_reach(rule.get("ports"), _METADATA_PORT):
+            reach = _ports_reach(rule.get("ports"), _METADATA_PORT)
+            if reach is None:
+                out.append(f"egress rule {i}: ports {_CANNOT_READ}")
+            elif reach:
                 out.append(f"egress rule {i} has no `to`: it allows every destination, the metadata service too")
             continue
         for j, peer in enumerate(items(peers)):
             block = get(peer, "ipBlock")
             cidr = get(block, "cidr")
-            if not isinstance(cidr, str):
-                continue  # pod/namespace selectors only reach pods; unknown cidr: cannot tell
             excepts = get(block, "except")
-            if is_unknown(excepts):
+            if peer is UNKNOWN or block is UNKNOWN or cidr is UNKNOWN or is_unknown(excepts):
+                out.append(f"egress rule {i} peer {j}: ipBlock {_CANNOT_READ}")
                 continue
+            if not isinstance(cidr, str):
+                continue  # pod/namespace selectors only reach pods
             for addr in addrs:
                 if _contains(cidr, addr) and not any(_contains(e, addr) for e in items(excepts)):
                     out.append(

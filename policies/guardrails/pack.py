@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pulumi_policy import Policy
 
 from . import cloudflare, firewall, helm, images, netpol, plaintext, servers, workloads
@@ -13,8 +16,10 @@ POLICIES: list[Policy] = [
     images.PINNED,
     images.ALLOWED_REGISTRIES,
     workloads.HARDENED,
+    workloads.HOST_PATH_CLAIMS,
     firewall.NO_WORLD_ADMIN,
     firewall.WEB_FROM_CLOUDFLARE,
+    firewall.BYPASS,
     servers.GUARDED,
     cloudflare.SSL_STRICT,
     cloudflare.HTTPS_ONLY,
@@ -23,8 +28,12 @@ POLICIES: list[Policy] = [
     netpol.DEFAULT_DENY,
     netpol.METADATA,
     helm.CHARTS_PINNED,
+    helm.IMAGE_POLICY_ENFORCED,
     servers.USER_DATA_SIZE,
     servers.USER_DATA_SIZE_WARNING,
 ]
 
 SIGNATURE_POLICY = images.SIGNED.name
+
+# Config checks beyond the JSON schema the Pulumi CLI applies; the offline runner raises on them.
+CONFIG_CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {workloads.HARDENED.name: workloads.config_errors}

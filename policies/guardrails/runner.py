@@ -18,6 +18,7 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -28,7 +29,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from .cosign import VERIFIER
-from .pack import POLICIES, SIGNATURE_POLICY
+from .pack import CONFIG_CHECKS, POLICIES, SIGNATURE_POLICY
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config.prod.json"
 PACK_LEVEL = EnforcementLevel.MANDATORY  # policies without their own level (none today)
@@ -99,6 +100,9 @@ def resolve(
             extra = sorted(set(props) - known)
             if extra:
                 raise ConfigError(f"{name}: unknown config key(s) {extra}; known: {sorted(known)}")
+            problems = CONFIG_CHECKS[name](props) if name in CONFIG_CHECKS else []
+            if problems:
+                raise ConfigError(f"{name}: " + "; ".join(problems))
         else:
             raise ConfigError(f"{name}: expected a level string or an object")
         if level == EnforcementLevel.REMEDIATE:
@@ -122,6 +126,34 @@ def _options(resource: Mapping[str, Any]) -> PolicyResourceOptions:
     )
 
 
+def _provider_finder(resources: list[dict[str, Any]]) -> Any:
+    """resource -> PolicyProviderResource (or None), as the engine passes ``args.provider``.
+
+    A resource names its provider by reference (``<provider urn>::<id>``) under ``provider``
+    when the writer recorded it. Without one, a Kubernetes resource gets the stack's only
+    ``pulumi:providers:kubernetes`` (the program passes one explicit provider down); with none
+    or several, the provider stays unknown to the policies."""
+    providers = {r.get("urn", ""): r for r in resources if str(r.get("type", "")).startswith("pulumi:providers:")}
+    kube = [r for r in providers.values() if r.get("type") == "pulumi:providers:kubernetes"]
+
+    def find(resource: Mapping[str, Any]) -> PolicyProviderResource | None:
+        ref = resource.get("provider")
+        match = None
+        if isinstance(ref, str) and ref:
+            match = next(
+                (p for urn, p in providers.items() if urn and (ref == urn or ref.startswith(urn + "::"))), None
+            )
+        elif str(resource.get("type", "")).startswith("kubernetes:") and len(kube) == 1:
+            match = kube[0]
+        if match is None:
+            return None
+        return PolicyProviderResource(
+            match.get("type", ""), match.get("inputs") or {}, match.get("urn", ""), match.get("name", "")
+        )
+
+    return find
+
+
 def _call(policy: ResourceValidationPolicy | StackValidationPolicy, args: Any, report: Any) -> None:
     result = policy.validate(args, report)
     if inspect.isawaitable(result):
@@ -139,6 +171,7 @@ def run_policies(
     over all of them. ``config`` is a policy-pack config mapping (see :func:`load_config`).
     With ``signatures_advisory`` container-images-signed reports as advisory (offline plan)."""
     settings = resolve(config, signatures_advisory=signatures_advisory)
+    provider_of = _provider_finder(resources)
     VERIFIER.reset()  # "cached per digest within a run"
     violations: list[Violation] = []
 
@@ -169,7 +202,7 @@ def run_policies(
                     r.get("urn", ""),
                     r.get("name", ""),
                     _options(r),
-                    None,
+                    provider_of(r),
                     props,
                 )
                 run(policy, args, level, r.get("urn", ""))
@@ -181,13 +214,16 @@ def run_policies(
                     r.get("urn", ""),
                     r.get("name", ""),
                     _options(r),
-                    None,
+                    provider_of(r),
                     None,
                     [],
                     {},
                 )
                 for r in resources
             ]
+            by_urn = {p.urn: p for p in stack}
+            for p, r in zip(stack, resources, strict=True):
+                p.dependencies = [by_urn[u] for u in r.get("dependencies") or [] if u in by_urn]
             run(policy, StackValidationArgs(stack, props), level, "")
     return violations
 

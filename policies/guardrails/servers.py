@@ -2,22 +2,91 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from pulumi_policy import EnforcementLevel
 
-from ._base import Resource, ResourceRule, resource_policy
-from ._values import UNKNOWN, as_int, get
+from ._base import Resource, ResourceRule, resource_policy, stack_policy
+from ._values import UNKNOWN, as_int, get, items
 
 SERVER_TYPE = "hcloud:index/server:Server"
+FIREWALL_TYPE = "hcloud:index/firewall:Firewall"
+ATTACHMENT_TYPE = "hcloud:index/firewallAttachment:FirewallAttachment"
+
+# One term of an hcloud label selector (https://docs.hetzner.cloud/#label-selector):
+# k, !k, k=v, k==v, k!=v, k in (a,b), k notin (a,b).
+_TERM_RE = re.compile(
+    r"^\s*(?:(?P<neg>!)\s*(?P<absent>[\w./-]+)|(?P<key>[\w./-]+)\s*"
+    r"(?:(?P<op>==|=|!=)\s*(?P<value>[\w./-]*)|\s+(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?)\s*$"
+)
 
 
-def _guarded(resource: Resource) -> list[str]:
-    if resource.type != SERVER_TYPE:
-        return []
+def label_selector_matches(selector: Any, labels: Any) -> bool:
+    """Whether an hcloud label selector selects a server with ``labels``; an unreadable
+    selector matches nothing (it attaches nothing we can prove)."""
+    if not isinstance(selector, str) or not selector.strip():
+        return False
+    labels = labels if isinstance(labels, dict) else {}
+    terms = re.split(r",(?![^()]*\))", selector)
+    for term in terms:
+        m = _TERM_RE.match(term)
+        if m is None:
+            return False
+        if m["absent"]:
+            ok = m["absent"] not in labels
+        elif m["op"]:
+            ok = (labels.get(m["key"]) == m["value"]) != (m["op"] == "!=")
+        elif m["set"]:
+            values = {v.strip() for v in m["values"].split(",")}
+            ok = (labels.get(m["key"]) in values) != (m["set"] == "notin")
+        else:
+            ok = m["key"] in labels
+        if not ok:
+            return False
+    return True
+
+
+def _attached(server: Resource, resources: list[Resource]) -> bool | None:
+    """True when a firewall reaches the server: its own firewallIds, a FirewallAttachment or a
+    Firewall's applyTos naming it (by a dependency on it, or a label selector over its labels).
+    None when firewallIds is computed and nothing else proves it."""
+    ids = server.props.get("firewallIds")
+    if isinstance(ids, list) and ids and all(i is not UNKNOWN for i in ids):
+        return True
+    if ids is UNKNOWN or (isinstance(ids, list) and UNKNOWN in ids):
+        # A computed id is readable through the dependency: the firewall it comes from.
+        if any(t == FIREWALL_TYPE for t, _ in server.dependencies):
+            return True
+    labels = server.props.get("labels")
+    for r in resources:
+        depends = any(urn == server.urn for _, urn in r.dependencies)
+        if r.type == ATTACHMENT_TYPE:
+            if depends and r.props.get("serverIds") not in (None, []):
+                return True
+            if any(label_selector_matches(s, labels) for s in items(r.props.get("labelSelectors"))):
+                return True
+        elif r.type == FIREWALL_TYPE:
+            for target in items(r.props.get("applyTos")):
+                if depends and get(target, "server") is not None:
+                    return True
+                if label_selector_matches(get(target, "labelSelector"), labels):
+                    return True
+    return None if ids is UNKNOWN or (isinstance(ids, list) and UNKNOWN in ids) else False
+
+
+def _server_findings(resource: Resource, resources: list[Resource]) -> list[str]:
     props, out = resource.props, []
-    for field, why in (("firewallIds", "no firewall attached"), ("networks", "not attached to a private network")):
-        value = props.get(field)
-        if value is not UNKNOWN and not (isinstance(value, list) and value):
-            out.append(f"{field} is empty: {why}")
+    attached = _attached(resource, resources)
+    if attached is None:
+        out.append("firewallIds is not known and no firewall is attached another way: fails closed")
+    elif not attached:
+        out.append(
+            "no firewall attached (firewallIds is empty and no FirewallAttachment or Firewall applyTos selects it)"
+        )
+    networks = props.get("networks")
+    if networks is not UNKNOWN and not (isinstance(networks, list) and networks):
+        out.append("networks is empty: not attached to a private network")
     if not {"userData", "user_data", "*"} & set(resource.ignore_changes):
         out.append("options.ignoreChanges does not cover userData: a cloud-init edit would replace the server")
     if resource.config.get("requireProtection") is True:
@@ -30,10 +99,19 @@ def _guarded(resource: Resource) -> list[str]:
     return [f"Server {resource.name}: {m}" for m in out]
 
 
-GUARDED = resource_policy(
+def _guarded(resources: list[Resource], config: dict[str, Any]) -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    for r in resources:
+        if r.type == SERVER_TYPE:
+            out.extend((m, r.urn) for m in _server_findings(r, resources))
+    return out
+
+
+GUARDED = stack_policy(
     name="servers-guarded",
     description=(
-        "Every hcloud Server has a firewall, a private network and ignoreChanges on userData; "
+        "Every hcloud Server has a firewall (firewallIds, a FirewallAttachment or a Firewall's "
+        "applyTos by server or label selector), a private network and ignoreChanges on userData; "
         "with requireProtection also protect, deleteProtection and rebuildProtection."
     ),
     remediation=(

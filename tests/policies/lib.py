@@ -13,6 +13,7 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 
 from policies.guardrails import POLICIES
@@ -223,17 +224,33 @@ def args_for(r: dict[str, Any], config: dict[str, Any] | None = None, props: Any
 
 
 def check(policy: str, r: dict[str, Any], config: dict[str, Any] | None = None, props: Any = None) -> list[str]:
-    """Call the policy object's own validate() the way the engine does; return its messages."""
+    """Call the policy object's own validate() the way the engine does; return its messages.
+    A stack policy sees a stack of this one resource."""
+    if isinstance(POLICY[policy], StackValidationPolicy):
+        one = r if props is None else {**r, "inputs": props}
+        return [m for m, _ in check_stack(policy, [one], config)]
     messages: list[str] = []
     POLICY[policy].validate(args_for(r, config, props), lambda m, u=None: messages.append(m))  # type: ignore[attr-defined]
     return messages
 
 
+def _opts(r: dict[str, Any]) -> PolicyResourceOptions:
+    o = r.get("options", {})
+    return PolicyResourceOptions(
+        bool(o.get("protect")), list(o.get("ignoreChanges", [])), None, [], PolicyCustomTimeouts(0, 0, 0), [], None
+    )
+
+
 def check_stack(
     policy: str, resources: list[dict[str, Any]], config: dict[str, Any] | None = None
 ) -> list[tuple[str, str | None]]:
-    opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
-    stack = [PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, None, [], {}) for r in resources]
+    """A stack policy over these resources, with their options and dependencies (by URN)."""
+    stack = [
+        PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], _opts(r), None, None, [], {}) for r in resources
+    ]
+    by_urn = {p.urn: p for p in stack}
+    for p, r in zip(stack, resources, strict=True):
+        p.dependencies = [by_urn[u] for u in r.get("dependencies", []) if u in by_urn]
     out: list[tuple[str, str | None]] = []
     POLICY[policy].validate(StackValidationArgs(stack, config or {}), lambda m, u=None: out.append((m, u)))  # type: ignore[attr-defined]
     return out
@@ -258,3 +275,132 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
         target = target[step]
     target[path[-1]] = new
     return value
+
+
+# --- shapes the platform work adds (legitimate neighbours of the attack shapes) ---------------
+
+PUBLIC_KEY = json.loads((ROOT / "policies" / "config.prod.json").read_text())["container-images-signed"]["publicKey"]
+
+
+def image_policy(name: str = "verify-honeydue-images", **spec_changes: Any) -> dict[str, Any]:
+    """The Kyverno ImageValidatingPolicy issue 10 asks for (policies.kyverno.io/v1)."""
+    spec: dict[str, Any] = {
+        "matchConstraints": {
+            "resourceRules": [
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}
+            ],
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+                ]
+            },
+        },
+        "matchImageReferences": [{"glob": "gitea.treytartt.com/*"}],
+        "attestors": [{"name": "release", "cosign": {"key": {"data": PUBLIC_KEY}}}],
+        "validationActions": ["Deny"],
+        "failurePolicy": "Fail",
+        "validationConfigurations": {"mutateDigest": True, "verifyDigest": True, "required": True},
+        "validations": [
+            {"expression": "images.containers.map(i, verifyImageSignatures(i, [attestors.release])).all(e, e > 0)"}
+        ],
+        **spec_changes,
+    }
+    return resource(
+        "kubernetes:policies.kyverno.io/v1:ImageValidatingPolicy",
+        name,
+        {
+            "apiVersion": "policies.kyverno.io/v1",
+            "kind": "ImageValidatingPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        },
+    )
+
+
+TRAEFIK_VALUES = """\
+deployment:
+  kind: DaemonSet
+hostNetwork: true
+ports:
+  web:
+    port: 80
+  websecure:
+    port: 443
+service:
+  enabled: false
+securityContext:
+  capabilities:
+    drop: [ALL]
+    add: [NET_BIND_SERVICE]
+  readOnlyRootFilesystem: true
+  runAsGroup: 0
+  runAsNonRoot: false
+  runAsUser: 0
+"""
+
+
+def helm_chart_config(
+    name: str = "traefik", namespace: str = "kube-system", values: str = TRAEFIK_VALUES, pulumi_name: str | None = None
+) -> dict[str, Any]:
+    return resource(
+        "kubernetes:helm.cattle.io/v1:HelmChartConfig",
+        pulumi_name or f"platform-{name}-config",
+        {"metadata": {"name": name, "namespace": namespace}, "spec": {"valuesContent": values}},
+    )
+
+
+def helm_chart(name: str = "hcloud-csi", **spec: Any) -> dict[str, Any]:
+    body = {
+        "chart": name,
+        "repo": "https://charts.hetzner.cloud",
+        "version": "2.22.1",
+        "targetNamespace": "kube-system",
+    }
+    return resource(
+        "kubernetes:helm.cattle.io/v1:HelmChart",
+        f"platform-{name}",
+        {"metadata": {"name": name, "namespace": "kube-system"}, "spec": {**body, **spec}},
+    )
+
+
+def upgrade_plan(image: str = "rancher/k3s-upgrade", version: str = "v1.34.6+k3s1", **upgrade: Any) -> dict[str, Any]:
+    return resource(
+        "kubernetes:upgrade.cattle.io/v1:Plan",
+        "platform-server-plan",
+        {
+            "metadata": {"name": "server-plan", "namespace": "system-upgrade"},
+            "spec": {
+                "concurrency": 1,
+                "cordon": True,
+                "nodeSelector": {
+                    "matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]
+                },
+                "serviceAccountName": "system-upgrade",
+                "upgrade": {"image": image, **upgrade},
+                "version": version,
+            },
+        },
+    )
+
+
+def service(name: str = "api", namespace: str = "honeydue", type_: Any = "ClusterIP", **spec: Any) -> dict[str, Any]:
+    return resource(
+        "kubernetes:core/v1:Service",
+        name,
+        {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"type": type_, "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8000}], **spec},
+        },
+    )
+
+
+def k8s_provider(namespace: str | None = None) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"kubeconfig": "[secret]", "enableServerSideApply": "true"}
+    if namespace is not None:
+        inputs["namespace"] = namespace
+    return resource("pulumi:providers:kubernetes", "k8s", inputs)
+
+
+def csi_values() -> str:
+    """hcloud-csi 2.22.1 values as the platform sets them (a Retain default StorageClass)."""
+    return "storageClasses:\n  - name: hcloud-volumes\n    defaultStorageClass: true\n    reclaimPolicy: Retain\n"

@@ -84,8 +84,9 @@ def test_pinned_cronjob_and_statefulset_paths() -> None:
     assert len(check("container-images-pinned", sts)) == 1
 
 
-def test_pinned_unknown_image_is_not_reported_here() -> None:
-    assert check("container-images-pinned", deployment(spec=pod_spec(containers=[container(image="[unknown]")]))) == []
+def test_pinned_unknown_image_fails_closed() -> None:
+    (msg,) = check("container-images-pinned", deployment(spec=pod_spec(containers=[container(image="[unknown]")])))
+    assert "not known" in msg
 
 
 def test_pinned_ignores_non_workloads() -> None:

@@ -58,10 +58,11 @@ def test_default_deny_config_and_unknowns() -> None:
     assert len(check_stack(D, stack)) == 1
     assert check_stack(D, stack, {"exemptNamespaces": ["monitoring"]}) == []
     assert len(check_stack(D, [deployment("coredns", "kube-system")], {"exemptNamespaces": []})) == 1
-    # Unknown namespace or spec of a candidate policy: cannot tell, so no violation.
-    assert check_stack(D, [deployment(), netpol("dd", namespace="[unknown]", spec={"podSelector": {}})]) == []
-    assert check_stack(D, [deployment(), netpol("dd", spec={"podSelector": {}, "policyTypes": "[unknown]"})]) == []
-    assert check_stack(D, [deployment(namespace="[unknown]")]) == []
+    # Unknown namespace or spec of a candidate policy: it proves nothing, so the namespace is reported.
+    assert len(check_stack(D, [deployment(), netpol("dd", namespace="[unknown]", spec={"podSelector": {}})])) == 1
+    assert len(check_stack(D, [deployment(), netpol("dd", spec={"podSelector": {}, "policyTypes": "[unknown]"})])) == 1
+    (out,) = check_stack(D, [deployment(namespace="[unknown]")])
+    assert "namespace is not known" in out[0]
 
 
 # --- egress-blocks-metadata -------------------------------------------------------------------
@@ -103,11 +104,20 @@ def test_metadata_config_and_unknowns() -> None:
     assert len(check(M, wide, {"metadataAddresses": ["10.0.0.1"]})) == 1
     ingress_only = netpol("i", spec={"podSelector": {}, "policyTypes": ["Ingress"], "egress": [{}]})
     assert check(M, ingress_only) == []
-    assert check(M, egress([{"to": "[unknown]"}])) == []
-    assert check(M, egress([{"to": [{"ipBlock": {"cidr": "[unknown]"}}]}])) == []
-    assert check(M, egress([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["[unknown]"]}}]}])) == []
-    assert check(M, egress([{"ports": "[unknown]"}])) == []
-    assert check(M, netpol("u", spec="[unknown]")) == []  # type: ignore[arg-type]
+    # What the policy cannot read fails closed.
+    for rules in (
+        [{"to": "[unknown]"}],
+        [{"to": [{"ipBlock": {"cidr": "[unknown]"}}]}],
+        [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["[unknown]"]}}]}],
+        [{"ports": "[unknown]"}],
+    ):
+        (msg,) = check(M, egress(rules))
+        assert "fails closed" in msg, rules
+    assert check(M, netpol("u", spec="[unknown]")) == []  # type: ignore[arg-type]  # no rules to judge
+    # A patch is judged like a policy.
+    patch = egress([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}])
+    patch["type"] = "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch"
+    assert len(check(M, patch)) == 1
 
 
 # --- helm-charts-pinned -----------------------------------------------------------------------
@@ -138,5 +148,160 @@ def test_helm_v4_chart_and_k3s_helmchart() -> None:
     assert check(HC, v4) == []
     hc = resource("kubernetes:helm.cattle.io/v1:HelmChart", "suc", {"spec": {"chart": "suc", "version": ""}})
     assert len(check(HC, hc)) == 1
-    assert check(HC, release(version="[unknown]")) == []
+    assert len(check(HC, release(version="[unknown]"))) == 1  # fails closed
     assert check(HC, resource("kubernetes:helm.cattle.io/v1:HelmChartConfig", "traefik", {"spec": {}})) == []
+
+
+# --- class 5: patches, allow-alls, unknown namespaces, provider namespaces ---------------------
+
+
+def allow_all_ingress(namespace: str = "honeydue") -> dict[str, Any]:
+    return netpol("allow-all", namespace, {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]})
+
+
+@pytest.mark.parametrize(
+    "opener",
+    [
+        allow_all_ingress(),
+        netpol("allow-all-egress", spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}),
+        netpol(
+            "to-world",
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+            },
+        ),
+        netpol(
+            "from-world-v6",
+            spec={
+                "podSelector": {"matchLabels": {"app": "api"}},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "::/0"}}]}],
+            },
+        ),
+        {
+            **default_deny(),
+            "name": "patch",
+            "type": "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch",
+            "inputs": {
+                "metadata": {"name": "default-deny", "namespace": "honeydue"},
+                "spec": {"ingress": [{"from": [{"namespaceSelector": {}}]}]},
+            },
+        },
+        {
+            **default_deny(),
+            "name": "patch2",
+            "type": "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch",
+            "inputs": {
+                "metadata": {"name": "default-deny", "namespace": "honeydue"},
+                "spec": {"policyTypes": ["Ingress"]},
+            },
+        },
+    ],
+)
+def test_default_deny_cancelled(opener: dict[str, Any]) -> None:
+    stack = [namespace("honeydue"), deployment(), default_deny(), opener]
+    out = check_stack(D, stack)
+    assert len(out) == 1 and "cancelled" in out[0][0] and out[0][1] == namespace("honeydue")["urn"], out
+
+
+def test_default_deny_legitimate_neighbours() -> None:
+    """Narrow allows beside the default deny do not cancel it (issue 10's shapes)."""
+    traefik_in = netpol(
+        "allow-traefik",
+        spec={
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"port": 8000}],
+                }
+            ],
+        },
+    )
+    dns_out = netpol(
+        "allow-dns",
+        spec={
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}],
+        },
+    )
+    stack = [namespace("honeydue"), deployment(), default_deny(), internet_egress(), traefik_in, dns_out]
+    assert check_stack(D, stack) == []
+    # An allow-all in another namespace does not cancel this one's deny.
+    assert check_stack(D, [*stack, allow_all_ingress("other")]) == []
+
+
+def test_unknown_namespace_does_not_switch_the_check_off_for_others() -> None:
+    stack = [
+        deployment("grafana", "monitoring"),
+        deployment(),
+        default_deny(),
+        netpol("x", "[unknown]", {"podSelector": {}}),
+    ]
+    out = check_stack(D, stack)
+    messages = [m for m, _ in out]
+    assert any("'monitoring'" in m for m in messages)  # still checked
+    assert not any("'honeydue'" in m for m in messages)  # still covered
+    # An unknown-namespace allow-all is reported on its own.
+    out = check_stack(D, [deployment(), default_deny(), allow_all_ingress("[unknown]")])
+    assert len(out) == 1 and "namespace is not known" in out[0][0]
+
+
+def test_objects_without_namespace_live_in_the_provider_namespace() -> None:
+    from pulumi_policy import (
+        PolicyCustomTimeouts,
+        PolicyProviderResource,
+        PolicyResource,
+        PolicyResourceOptions,
+        StackValidationArgs,
+    )
+
+    from .lib import POLICY
+
+    def stack_with_provider(resources: list[dict[str, Any]], provider_ns: str | None) -> list[str]:
+        props = {} if provider_ns is None else {"namespace": provider_ns}
+        provider = PolicyProviderResource("pulumi:providers:kubernetes", props, "urn:provider", "k8s")
+        opts = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+        stack = [
+            PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, provider, None, [], {}) for r in resources
+        ]
+        out: list[str] = []
+        POLICY[D].validate(StackValidationArgs(stack, {}), lambda m, u=None: out.append(m))  # type: ignore[attr-defined]
+        return out
+
+    bare_deny = default_deny()
+    del bare_deny["inputs"]["metadata"]["namespace"]
+    bare_api = deployment()
+    del bare_api["inputs"]["metadata"]["namespace"]
+    # Both in the provider's namespace "honeydue": covered.
+    assert stack_with_provider([bare_api, bare_deny], "honeydue") == []
+    # The deny without a namespace lives in the provider's namespace, not in "honeydue".
+    out = stack_with_provider([deployment(), bare_deny], "other")
+    assert len(out) == 1 and "'honeydue'" in out[0]
+    # No provider namespace: "default".
+    out = stack_with_provider([bare_api, default_deny()], None)
+    assert len(out) == 1 and "'default'" in out[0]
+
+
+def test_runner_resolves_the_provider(tmp_path: Any) -> None:
+    from policies.guardrails import run_policies
+
+    from .lib import k8s_provider
+
+    bare = deployment()
+    del bare["inputs"]["metadata"]["namespace"]
+    cfg = {"all": "disabled", D: "mandatory"}
+    assert run_policies([k8s_provider("honeydue"), bare, default_deny()], cfg, signatures_advisory=True) == []
+    (v,) = run_policies([k8s_provider("other"), bare, default_deny()], cfg, signatures_advisory=True)
+    assert "'other'" in v.message
+    # A recorded provider reference wins over the single-provider fallback.
+    second = {
+        **k8s_provider("honeydue"),
+        "name": "k8s2",
+        "urn": "urn:pulumi:prod::honeydue::pulumi:providers:kubernetes::k8s2",
+    }
+    ref = {**bare, "provider": second["urn"] + "::id-1"}
+    assert run_policies([k8s_provider("other"), second, ref, default_deny()], cfg, signatures_advisory=True) == []

@@ -81,7 +81,34 @@ def test_entry_point_only_constructs_the_pack() -> None:
 
 def test_readme_documents_every_policy() -> None:
     readme = (PACK / "README.md").read_text()
+    headings = [line for line in readme.splitlines() if line.startswith("### ")]
     for p in POLICIES:
-        assert f"`{p.name}`" in readme, p.name
+        assert any(f"`{p.name}`" in h for h in headings), p.name  # each policy has its own section
+    for n in range(1, 9):  # every red-team class is mapped to the rule that closes it
+        assert f"\n| {n}. " in readme, n
+    sections = readme.split("\n### ")
+    for section in sections:
+        title = section.splitlines()[0]
+        if title.startswith("`") and "user-data" not in title:
+            assert "**Limits:**" in section, title
     assert "make policy-check FILE=build/prod/resources.json" in readme
     assert "pulumi preview --policy-pack policies --policy-pack-config policies/config.prod.json" in readme
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_configs_and_defaults_satisfy_the_schemas_the_cli_checks(stack: str) -> None:
+    """The Pulumi CLI validates --policy-pack-config against each policy's config schema."""
+    import jsonschema
+
+    committed = config(stack)
+    for p in POLICIES:
+        props = p.config_schema.properties if p.config_schema else {}
+        schema = {"type": "object", "properties": props, "additionalProperties": False}
+        jsonschema.validate({k: v["default"] for k, v in props.items()}, schema)
+        entry = committed.get(p.name, {})
+        if isinstance(entry, dict):
+            jsonschema.validate({k: v for k, v in entry.items() if k != "enforcementLevel"}, schema)
+    bad = {"exemptions": [{"namespace": "kube-system", "name": "traefik", "allow": ["hostnetwork"]}]}
+    hardened = next(p for p in POLICIES if p.name == "workloads-hardened")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, {"type": "object", "properties": hardened.config_schema.properties})  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.guardrails import POLICIES
 
-from .lib import ROOT, default_deny, deployment, firewall, server
+from .lib import ROOT, default_deny, deployment, firewall, image_policy, server
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -93,25 +93,33 @@ def test_pack_analyze_with_committed_config(analyzer: analyzer_pb2_grpc.Analyzer
     assert analyze(analyzer, firewall()) == []
     bad = server()
     bad["options"]["protect"] = False  # requireProtection came through Configure
-    (diag,) = analyze(analyzer, bad)
+    (diag,) = analyze_stack(analyzer, [bad, firewall()])
     assert diag.policyName == "servers-guarded" and diag.enforcementLevel == pb.MANDATORY
-    assert "options.protect" in diag.message  # the engine attaches the resource URN itself
-    # An engine-style unknown (sentinel behind the analyzer's proxy) is not a violation.
+    assert "options.protect" in diag.message and diag.urn == bad["urn"]
+    # An engine-style unknown firewallIds with nothing else attaching a firewall fails closed.
     unknown = server()
     unknown["inputs"]["firewallIds"] = UNKNOWN_STRING_VALUE
-    assert analyze(analyzer, unknown) == []
+    (diag,) = analyze_stack(analyzer, [unknown, firewall()])
+    assert "firewallIds is not known" in diag.message
     privileged = deployment()
     privileged["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     names = [d.policyName for d in analyze(analyzer, privileged)]
     assert names == ["workloads-hardened"]
 
 
-def test_pack_analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+def analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub, resources: list[dict[str, Any]]) -> list[Any]:
     def res(r: dict[str, Any]) -> Any:
-        return pb.AnalyzerResource(type=r["type"], properties=struct(r["inputs"]), urn=r["urn"], name=r["name"])
+        opts = pb.AnalyzerResourceOptions(
+            protect=bool(r["options"].get("protect")), ignoreChanges=list(r["options"].get("ignoreChanges", []))
+        )
+        return pb.AnalyzerResource(
+            type=r["type"], properties=struct(r["inputs"]), urn=r["urn"], name=r["name"], options=opts
+        )
 
-    ok = analyzer.AnalyzeStack(pb.AnalyzeStackRequest(resources=[res(deployment()), res(default_deny())]))
-    assert list(ok.diagnostics) == []
-    bad = analyzer.AnalyzeStack(pb.AnalyzeStackRequest(resources=[res(deployment())]))
-    (diag,) = bad.diagnostics
+    return list(analyzer.AnalyzeStack(pb.AnalyzeStackRequest(resources=[res(r) for r in resources])).diagnostics)
+
+
+def test_pack_analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    assert analyze_stack(analyzer, [deployment(), default_deny(), image_policy()]) == []
+    (diag,) = analyze_stack(analyzer, [deployment(), image_policy()])
     assert diag.policyName == "namespaces-default-deny" and diag.urn == deployment()["urn"]

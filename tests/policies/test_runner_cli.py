@@ -26,6 +26,7 @@ from .lib import (
     deployment,
     dns,
     firewall,
+    image_policy,
     internet_egress,
     make_fake_cosign,
     pod_spec,
@@ -59,6 +60,7 @@ def good_stack() -> list[dict[str, Any]]:
         dns("k8s.myhoneydue.com", proxied=False),
         release(),
         resource("honeydue:cluster:K3sCluster", "cluster", {}),
+        image_policy(),  # prod requires it once the stack runs pods
     ]
 
 
@@ -93,7 +95,7 @@ def test_violations_carry_policy_level_urn_message(config: dict[str, Any]) -> No
     assert set(by_policy) == {"firewall-no-world-admin-ports", "namespaces-default-deny"}
     fw = by_policy["firewall-no-world-admin-ports"]
     assert fw == Violation("firewall-no-world-admin-ports", "mandatory", stack[7]["urn"], fw.message)
-    assert "SSH 2222" not in fw.message and "port 22" in fw.message
+    assert "SSH 2222" not in fw.message and "tcp 22 is open to 100.0% of the IPv4 space" in fw.message
     assert by_policy["namespaces-default-deny"].urn == stack[0]["urn"]
     assert has_mandatory(violations)
 
@@ -161,6 +163,20 @@ def test_list_override_of_registries(config: dict[str, Any]) -> None:
         ({"servers-guarded": {"requireProtectoin": True}}, "unknown config key"),
         ({"servers-guarded": {"enforcementLevel": "loud"}}, "enforcementLevel"),
         ({"servers-guarded": 3}, "expected a level string"),
+        (
+            {
+                "workloads-hardened": {
+                    "exemptions": [{"namespace": "kube-system", "name": "traefik", "allow": ["hostnetwork"]}]
+                }
+            },
+            r"unknown feature\(s\) \['hostnetwork'\]",
+        ),
+        ({"workloads-hardened": {"exemptions": [{"name": "traefik", "allow": []}]}}, r"exemptions\[0\].namespace"),
+        (
+            {"workloads-hardened": {"exemptions": [{"namespace": "a", "name": "b", "allow": [], "kind": ["X"]}]}},
+            "unknown key",
+        ),
+        ({"workloads-hardened": {"exemptions": "kube-system/traefik"}}, "expected a list"),
     ],
 )
 def test_config_errors(bad: dict[str, Any], match: str) -> None:
@@ -187,7 +203,7 @@ def test_crashing_policy_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_public_api() -> None:
     assert guardrails.run_policies is run_policies
-    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 16
+    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 19
     for p in guardrails.POLICIES:
         assert p.description and p.remediation_steps, p.name
         assert p.name == p.name.lower() and " " not in p.name
@@ -211,7 +227,7 @@ def run_cli(tmp_path: Path, stack: Any, config: dict[str, Any] | None, *extra: s
 def test_cli_pass(tmp_path: Path, config: dict[str, Any]) -> None:
     rc, lines = run_cli(tmp_path, good_stack(), config)
     assert rc == 0 and len(lines) == 1
-    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 16
+    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 19
 
 
 def test_cli_mandatory_violation(tmp_path: Path, config: dict[str, Any]) -> None:
@@ -252,3 +268,74 @@ def test_cli_input_errors(tmp_path: Path) -> None:
     assert subprocess.run([*CLI, str(tmp_path / "obj.json")], capture_output=True, check=False).returncode == 2
     rc, _ = run_cli(tmp_path, [], {"no-such-policy": "advisory"})
     assert rc == 2
+
+
+def test_platform_shapes_pass_every_policy(config: dict[str, Any]) -> None:
+    """The legitimate shapes the platform work adds, all at once under the prod config: no
+    policy may report any of them (false positives are bugs too)."""
+    from .lib import (
+        csi_values,
+        helm_chart,
+        helm_chart_config,
+        k8s_provider,
+        service,
+        upgrade_plan,
+    )
+    from .test_firewall import named_firewall, rule
+    from .test_pod_kinds import csi_node_daemonset
+
+    ccm = resource(
+        "kubernetes:helm.sh/v3:Release",
+        "platform-ccm",
+        {
+            "name": "hcloud-cloud-controller-manager",
+            "chart": "hcloud-cloud-controller-manager",
+            "version": "1.35.0",
+            "namespace": "kube-system",
+            "repositoryOpts": {"repo": "https://charts.hetzner.cloud"},
+            "values": {
+                "networking": {"enabled": True},
+                "env": {
+                    "HCLOUD_TOKEN": {"valueFrom": {"secretKeyRef": {"name": "hcloud", "key": "token"}}},
+                    "HCLOUD_NETWORK": {"valueFrom": {"secretKeyRef": {"name": "hcloud", "key": "network"}}},
+                    "HCLOUD_NETWORK_ROUTES_ENABLED": {"value": "false"},
+                },
+            },
+        },
+    )
+    kyverno = resource(
+        "kubernetes:helm.sh/v3:Release",
+        "platform-kyverno",
+        {
+            "name": "kyverno",
+            "chart": "kyverno",
+            "version": "3.9.0",
+            "namespace": "kyverno",
+            "repositoryOpts": {"repo": "https://kyverno.github.io/kyverno"},
+            "values": {"admissionController": {"replicas": 3}, "imagePullSecrets": [{"name": "gitea"}]},
+        },
+    )
+    hcloud_secret = resource(
+        "kubernetes:core/v1:Secret",
+        "platform-hcloud",
+        {
+            "metadata": {"name": "hcloud", "namespace": "kube-system"},
+            "stringData": {"token": "[secret]", "network": "42"},
+        },
+    )
+    ci = named_firewall("ci-access", [rule("6443", ["203.0.113.0/24"])])
+    pinned_plan = upgrade_plan(image=f"docker.io/rancher/k3s-upgrade@{DIGEST}")
+    stack = [
+        k8s_provider(),
+        *good_stack(),
+        service(),
+        helm_chart_config(),
+        helm_chart(valuesContent=csi_values()),
+        ccm,
+        kyverno,
+        hcloud_secret,
+        pinned_plan,
+        csi_node_daemonset(),
+        ci,
+    ]
+    assert run_policies(stack, config, signatures_advisory=False) == []

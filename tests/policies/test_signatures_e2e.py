@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .lib import ROOT, container, default_deny, deployment, pod_spec
+from .lib import ROOT, container, default_deny, deployment, image_policy, pod_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -201,8 +201,13 @@ def policy_check(
         registries=[registry], plainHttpRegistries=[registry], publicKey=world.public_key, cosignPath=world.cosign
     )
     prod["container-images-allowed-registries"]["registries"] = [registry]
+    prod["image-verification-enforced"].update(registries=[registry], publicKey=world.public_key)
     spec = pod_spec(containers=[container(f"c{i}", image=image) for i, image in enumerate(images)])
-    resources = [deployment(spec=spec), default_deny()]
+    kyverno = image_policy(
+        matchImageReferences=[{"glob": f"{registry}/*"}],
+        attestors=[{"name": "release", "cosign": {"key": {"data": world.public_key}}}],
+    )
+    resources = [deployment(spec=spec), default_deny(), kyverno]
     (world.tmp / "resources.json").write_text(json.dumps(resources))
     (world.tmp / "config.json").write_text(json.dumps(prod))
     env = {k: v for k, v in os.environ.items() if k != "COSIGN"}

@@ -1,11 +1,12 @@
-"""Preview-time unknowns, systematically: every input of a compliant resource, replaced in turn
-by an unknown (resources.json markers and the engine's own sentinels behind its proxies), must
-neither crash a policy nor produce a violation. container-images-signed is the one exception:
-it fails closed on an unknown image (tested in test_images.py)."""
+"""Values the pack cannot read, systematically: every input of a compliant resource, replaced in
+turn by an unknown (resources.json markers and the engine's own sentinels behind its proxies),
+must never crash a policy, and may only ever produce a *fail-closed* violation (a message that
+says the value cannot be read). The values that decide a verdict must produce one."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -20,63 +21,89 @@ from .lib import (
     deployment,
     dns,
     firewall,
+    helm_chart_config,
+    image_policy,
     internet_egress,
     leaf_paths,
     release,
     replaced,
     server,
+    service,
+    upgrade_plan,
     zone_setting,
 )
 
 PROD = json.loads((ROOT / "policies" / "config.prod.json").read_text())
+FAIL_CLOSED = re.compile(r"not known|cannot be read|fails closed|cannot be checked|cannot be judged")
+C = ("spec", "template", "spec", "containers", 0)
 
-CASES: list[tuple[str, dict[str, Any]]] = [
-    *[
-        (p, r)
-        for p in (
-            "container-images-pinned",
-            "container-images-allowed-registries",
-            "workloads-hardened",
-            "secrets-not-in-plaintext",
-        )
-        for r in (deployment(), cronjob())
-    ],
-    ("firewall-no-world-admin-ports", firewall()),
-    ("firewall-web-from-cloudflare-only", firewall()),
-    ("servers-guarded", server()),
-    ("user-data-size", server(user_data="x" * 40000)),  # over the limit: unknown hides it
-    ("user-data-size-warning", server(user_data="x" * 20000)),
-    ("cloudflare-ssl-strict", zone_setting("ssl", "strict")),
-    ("cloudflare-https-only", zone_setting("always_use_https", "on")),
-    ("cloudflare-https-only", zone_setting("min_tls_version", "1.2")),
-    ("dns-web-records-proxied", dns()),
-    ("egress-blocks-metadata", internet_egress()),
-    ("helm-charts-pinned", release()),
+# (policy, compliant sample, input paths whose unknown value MUST be reported)
+CASES: list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]] = [
+    ("container-images-pinned", deployment(), [(*C, "image"), (*C[:-1],), ("spec", "template", "spec")]),
+    ("container-images-pinned", cronjob(), []),
+    ("container-images-allowed-registries", deployment(), []),
+    ("container-images-allowed-registries", cronjob(), []),
+    (
+        "workloads-hardened",
+        deployment(),
+        [
+            (*C, "securityContext"),
+            (*C, "securityContext", "allowPrivilegeEscalation"),
+            (*C, "securityContext", "capabilities", "drop"),
+            (*C, "securityContext", "capabilities", "drop", 0),
+            (*C, "securityContext", "runAsNonRoot"),
+            ("spec", "template", "spec", "securityContext"),
+            (*C,),
+        ],
+    ),
+    ("workloads-hardened", cronjob(), []),
+    ("workloads-hardened", helm_chart_config(), [("spec", "valuesContent")]),
+    ("workloads-hardened", upgrade_plan(image=f"rancher/k3s-upgrade@sha256:{'ab' * 32}"), [("spec", "upgrade")]),
+    ("secrets-not-in-plaintext", deployment(), []),
+    ("secrets-not-in-plaintext", cronjob(), []),
+    (
+        "firewall-no-world-admin-ports",
+        firewall(),
+        [
+            ("rules",),
+            ("rules", 2, "port"),
+            ("rules", 2, "sourceIps"),
+            ("rules", 2, "sourceIps", 0),
+            ("rules", 4, "protocol"),
+        ],
+    ),
+    ("firewall-web-from-cloudflare-only", firewall(), [("rules", 0, "sourceIps", 3), ("rules", 1, "port")]),
+    ("no-firewall-bypass", service(), [("spec", "type")]),
+    ("servers-guarded", server(), [("firewallIds",)]),
+    ("user-data-size", server(user_data="x" * 1000), []),
+    ("user-data-size-warning", server(user_data="x" * 1000), []),
+    ("cloudflare-ssl-strict", zone_setting("ssl", "strict"), [("value",), ("settingId",)]),
+    ("cloudflare-https-only", zone_setting("always_use_https", "on"), [("value",)]),
+    ("cloudflare-https-only", zone_setting("min_tls_version", "1.2"), [("value",)]),
+    ("dns-web-records-proxied", dns(), [("proxied",), ("type",)]),
+    ("egress-blocks-metadata", internet_egress(), [("spec", "egress", 0, "to", 0, "ipBlock", "cidr")]),
+    ("helm-charts-pinned", release(), [("version",), ("chart",)]),
+    ("image-verification-enforced", image_policy(), [("spec", "validationActions"), ("spec", "attestors")]),
 ]
 
 
-def config_of(policy: str) -> dict[str, Any]:
-    entry = PROD.get(policy, {})
-    return {k: v for k, v in entry.items() if k != "enforcementLevel"}
-
-
-@pytest.mark.parametrize(("policy", "sample"), CASES, ids=[f"{p}-{r['name']}" for p, r in CASES])
-def test_every_input_unknown(policy: str, sample: dict[str, Any]) -> None:
-    cfg = config_of(policy)
-    big_user_data = policy.startswith("user-data-size")
-    if not big_user_data:
-        assert check(policy, sample, cfg) == [], "the sample must be compliant"
+@pytest.mark.parametrize(("policy", "sample", "must_fail"), CASES, ids=[f"{p}-{r['name']}" for p, r, _ in CASES])
+def test_every_input_unknown(policy: str, sample: dict[str, Any], must_fail: list[tuple[Any, ...]]) -> None:
+    cfg = {k: v for k, v in PROD.get(policy, {}).items() if k != "enforcementLevel"}
+    assert check(policy, sample, cfg) == [], "the sample must be compliant"
     paths = leaf_paths(sample["inputs"])
-    assert len(paths) >= 3
+    assert len(paths) >= 3 and all(p in paths for p in must_fail)
     for path in paths:
-        if big_user_data and path != ("userData",):
-            continue
         for marker in ("[unknown]", "[secret]"):
-            props = replaced(sample["inputs"], path, marker)
-            assert check(policy, sample, cfg, props=props) == [], (path, marker)
+            msgs = check(policy, sample, cfg, props=replaced(sample["inputs"], path, marker))
+            assert all(FAIL_CLOSED.search(m) for m in msgs), (path, marker, msgs)
+            if path in must_fail:
+                assert msgs, (path, marker, "must fail closed")
         # The engine's shape: its sentinel, behind unknown_checking_proxy (raises on access).
         proxied = unknown_checking_proxy(replaced(sample["inputs"], path, UNKNOWN_STRING_VALUE))
-        assert check(policy, sample, cfg, props=proxied) == [], (path, "engine sentinel")
+        msgs = check(policy, sample, cfg, props=proxied)
+        assert all(FAIL_CLOSED.search(m) for m in msgs), (path, "engine sentinel", msgs)
+        assert bool(msgs) or path not in must_fail, (path, "engine sentinel must fail closed")
 
 
 def test_engine_proxies_still_find_violations() -> None:
@@ -86,6 +113,8 @@ def test_engine_proxies_still_find_violations() -> None:
 
 
 def test_stack_policy_every_input_unknown() -> None:
+    """An unknown anywhere in the namespace's policy or workload never passes silently: the
+    namespace is either still covered, or reported (the policy no longer proves a default deny)."""
     stack = [deployment(), default_deny()]
     assert check_stack("namespaces-default-deny", stack) == []
     for i, r in enumerate(stack):
@@ -93,8 +122,11 @@ def test_stack_policy_every_input_unknown() -> None:
             changed = [dict(x) for x in stack]
             changed[i] = {**r, "inputs": replaced(r["inputs"], path, "[unknown]")}
             out = check_stack("namespaces-default-deny", changed)
-            # Unknown workload fields may hide the workload; unknown policy fields make it undecidable.
-            assert out == [], (i, path)
+            decisive = i == 1 or path[:2] == ("metadata", "namespace")
+            if decisive and path not in (("metadata", "name"),):
+                assert out, (i, path)
+            for message, _ in out:
+                assert "default-deny" in message or FAIL_CLOSED.search(message), (i, path, message)
 
 
 def test_secret_wire_wrapper_is_unwrapped() -> None:

@@ -39,7 +39,7 @@ def test_hardened_compliant() -> None:
         ({"securityContext__runAsUser": 0}, "runAsUser is 0"),
         ({"securityContext__capabilities__drop": ["NET_RAW"]}, "drop does not include ALL"),
         ({"securityContext__capabilities": None}, "drop does not include ALL"),
-        ({"securityContext__capabilities__add": ["SYS_ADMIN"]}, "capabilities.add ['SYS_ADMIN']"),
+        ({"securityContext__capabilities__add": ["SYS_ADMIN"]}, "capabilities.add 'SYS_ADMIN'"),
         ({"resources__requests": None}, "resources.requests lacks cpu, memory"),
         ({"resources__limits": None}, "resources.limits lacks memory"),
         ({"resources__requests__cpu": None}, "resources.requests lacks cpu"),
@@ -117,14 +117,14 @@ def test_hardened_jobs_need_no_probes_but_long_running_do() -> None:
     assert len(check(H, ds)) == 2
 
 
-def test_hardened_traefik_host_network_exception_by_name() -> None:
+def test_hardened_traefik_host_network_exception_by_identity() -> None:
     traefik = deployment("traefik", "kube-system", spec=pod_spec(hostNetwork=True))
     traefik["type"] = "kubernetes:apps/v1:DaemonSet"
-    assert check(H, traefik, {"hostNetworkAllowed": ["kube-system/traefik"]}) == []
-    assert check(H, traefik) == []  # the default config holds the same exception
-    # Same name elsewhere, or another name: not exempt. An emptied list exempts nobody.
+    assert check(H, traefik) == []  # the default config holds the exemption
+    # Same name elsewhere, another kind, or an emptied list: not exempt.
     assert len(check(H, deployment("traefik", "honeydue", spec=pod_spec(hostNetwork=True)))) == 1
-    assert len(check(H, traefik, {"hostNetworkAllowed": []})) == 1
+    assert len(check(H, deployment("traefik", "kube-system", spec=pod_spec(hostNetwork=True)))) == 1  # a Deployment
+    assert len(check(H, traefik, {"exemptions": []})) == 1
     # Only hostNetwork is exempt, not hostPID.
     traefik["inputs"]["spec"]["template"]["spec"]["hostPID"] = True
     assert len(check(H, traefik)) == 1
@@ -138,14 +138,21 @@ def test_hardened_config_overrides() -> None:
     assert len(check(H, add, {"allowedCapabilities": []})) == 1
 
 
-def test_hardened_unknowns_are_not_violations() -> None:
-    assert check(H, with_container(securityContext="[unknown]")) == []
-    assert check(H, with_container(resources="[unknown]", livenessProbe="[unknown]")) == []
-    assert check(H, with_container(securityContext__capabilities__drop=["[unknown]"])) == []
-    assert check(H, deployment(spec="[unknown]")) == []  # type: ignore[arg-type]
+def test_hardened_unknowns_fail_closed() -> None:
+    for bad in (
+        with_container(securityContext="[unknown]"),
+        with_container(resources="[unknown]"),
+        with_container(securityContext__capabilities__drop=["[unknown]"]),
+        with_container(securityContext__privileged="[unknown]"),
+        deployment(spec="[unknown]"),  # type: ignore[arg-type]
+    ):
+        msgs = check(H, bad)
+        assert msgs and all("fails closed" in m for m in msgs), msgs
     spec = pod_spec(securityContext="[unknown]")
     del spec["containers"][0]["securityContext"]["runAsNonRoot"]
-    assert check(H, deployment(spec=spec)) == []
+    assert any("fails closed" in m for m in check(H, deployment(spec=spec)))
+    # A probe's content is not a security setting: an unknown one is still a probe.
+    assert check(H, with_container(livenessProbe="[unknown]")) == []
 
 
 # --- secrets-not-in-plaintext -----------------------------------------------------------------
@@ -190,10 +197,14 @@ def test_plaintext_init_container_env() -> None:
 
 
 def test_plaintext_unknown_secret_and_empty_values() -> None:
-    assert check(S, config_map({"DB_PASSWORD": "[secret]", "API_TOKEN": "[unknown]", "SMTP_PASSWORD": ""})) == []
+    # A value the pack cannot read under a secret name: a Pulumi secret in a ConfigMap is in clear
+    # in the cluster all the same, so it is reported; under another name it is not.
+    msgs = check(S, config_map({"DB_PASSWORD": "[secret]", "API_TOKEN": "[unknown]", "SMTP_PASSWORD": ""}))
+    assert len(msgs) == 2 and all("cannot be read" in m for m in msgs)
+    assert check(S, config_map({"REDIS_HOST": "[unknown]", "LOG_LEVEL": "[secret]"})) == []
     c = container()
     c["env"] = [{"name": "DB_PASSWORD", "value": "[secret]"}, {"name": "[unknown]", "value": "x"}]
-    assert check(S, deployment(spec=pod_spec(containers=[c]))) == []
+    assert len(check(S, deployment(spec=pod_spec(containers=[c])))) == 1
     assert check(S, config_map("[unknown]")) == []  # type: ignore[arg-type]
 
 
