@@ -81,8 +81,20 @@ def _full_image(site: ImageSite) -> str | None:
 # --- container-images-pinned -------------------------------------------------------------------
 
 
+# An exact release tag: v0.20.1, v1.34.6-k3s1, 1.2.3. Never latest, never a bare major/minor.
+_RELEASE_TAG = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+def _release_tagged(image: str, repositories: list[str]) -> bool:
+    """True for `repository:<exact release tag>` when the repository is listed in `tagPinned`."""
+    ref = parse_image(image)
+    listed = {parse_image(r).repository for r in repositories if r.strip()}
+    return ref.repository in listed and ref.tag is not None and _RELEASE_TAG.match(ref.tag) is not None
+
+
 def _pinned(resource: Resource) -> list[str]:
     out = []
+    tag_pinned = str_list(resource.config.get("tagPinned"))
     for site in _images(resource):
         where, image = site.where, site.image
         if image is UNKNOWN:
@@ -97,9 +109,18 @@ def _pinned(resource: Resource) -> list[str]:
         elif site.partial:
             if "@sha256:" not in image or not DIGEST_RE.match(image.rsplit("@", 1)[-1]):
                 out.append(f"{where}: image override {image!r} sets a tag but no @sha256 digest")
-        elif not parse_image(image).pinned:
+        elif not parse_image(image).pinned and not _release_tagged(image, tag_pinned):
             out.append(f"{where}: image {image!r} is not pinned by @sha256:<64 hex> digest")
     return out
+
+
+PINNED_SCHEMA: Schema = {
+    "tagPinned": str_list_prop(
+        "Repositories (docker.io/rancher/kubectl) whose images may be pinned by an exact release tag "
+        "instead of a digest: third-party images whose digests cannot be resolved where the plan runs. "
+        "A floating tag (latest, v1, 1.2) is still refused. Keep this list short and give each a reason."
+    ),
+}
 
 
 PINNED = resource_policy(
@@ -114,6 +135,7 @@ PINNED = resource_policy(
         "digest for readability). Resolve digests at build time, e.g. `crane digest IMAGE:TAG`."
     ),
     rule=_pinned,
+    schema=PINNED_SCHEMA,
 )
 
 

@@ -84,6 +84,30 @@ def test_pinned_cronjob_and_statefulset_paths() -> None:
     assert len(check("container-images-pinned", sts)) == 1
 
 
+TAG_PINNED = {"tagPinned": ["docker.io/rancher/kubectl", "rancher/k3s-upgrade"]}
+
+
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("docker.io/rancher/kubectl:v1.34.6", True),
+        ("rancher/kubectl:v1.34.6", True),  # Docker Hub normalised like the runtime does
+        ("docker.io/rancher/k3s-upgrade:v1.34.6-k3s1", True),
+        ("docker.io/rancher/kubectl:latest", False),  # floating tags never pass
+        ("docker.io/rancher/kubectl:v1.34", False),
+        ("docker.io/rancher/kubectl", False),
+        ("docker.io/rancher/kubectl-evil:v1.34.6", False),  # a repository, not a prefix
+        ("docker.io/rancher/system-upgrade-controller:v0.20.1", False),  # not listed
+        ("gitea.treytartt.com/admin/honeydue-api:v1.2.3", False),
+    ],
+)
+def test_pinned_by_release_tag_only_for_listed_repositories(image: str, ok: bool) -> None:
+    msgs = check("container-images-pinned", deployment(spec=pod_spec(containers=[container(image=image)])), TAG_PINNED)
+    assert (msgs == []) is ok, msgs
+    # without the list, every one of them is refused
+    assert check("container-images-pinned", deployment(spec=pod_spec(containers=[container(image=image)])))
+
+
 def test_pinned_unknown_image_fails_closed() -> None:
     (msg,) = check("container-images-pinned", deployment(spec=pod_spec(containers=[container(image="[unknown]")])))
     assert "not known" in msg
