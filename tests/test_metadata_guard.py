@@ -30,7 +30,7 @@ CLIENT = (
     "    print(type(exc).__name__); sys.exit(1)\n"
 )
 
-pytestmark = pytest.mark.skipif(
+_NEEDS_ROOT = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None,
     reason="needs root, iproute2 and nftables (tools/validators.sh installs nftables)",
 )
@@ -115,6 +115,7 @@ def _rendered_guard() -> str:
     return _files(ci.render_user_data(node))[ci.METADATA_GUARD_RULES_PATH]["content"]
 
 
+@_NEEDS_ROOT
 def test_only_root_on_the_node_reaches_the_metadata_service(topology: dict[str, str], tmp_path: Path) -> None:
     node, pod = topology["node"], topology["pod"]
     # Without the guard everyone gets the user_data: the checks below can fail.
@@ -133,6 +134,7 @@ def test_only_root_on_the_node_reaches_the_metadata_service(topology: dict[str, 
     assert listing.count("honeydue_metadata") == 1
 
 
+@_NEEDS_ROOT
 def test_the_guard_is_loaded_by_a_unit_k3s_requires(tmp_path: Path) -> None:
     node = make_real_nodes()[1]
     files = _files(ci.render_user_data(node))
@@ -143,3 +145,29 @@ def test_the_guard_is_loaded_by_a_unit_k3s_requires(tmp_path: Path) -> None:
     check = tmp_path / "guard.nft"
     check.write_text(files[ci.METADATA_GUARD_RULES_PATH]["content"])
     _sh("unshare", "--net", "nft", "-c", "-f", str(check))
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_every_namespace_the_program_creates_excludes_the_metadata_service(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    """Defence in depth in Kubernetes: the pack's namespaces-egress-exclude-metadata, checked
+    here directly on the plan."""
+    import ipaddress
+
+    from tools import mockrt
+
+    plan: mockrt.PlanResult = request.getfixturevalue(f"{stack}_plan")
+    namespaces = {r.inputs["metadata"]["name"] for r in plan.resources if r.type == "kubernetes:core/v1:Namespace"}
+    assert namespaces  # the platform creates some in every stack
+    metadata = ipaddress.ip_address(METADATA_IP)
+    excluded = set()
+    for r in plan.resources:
+        if r.type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+            continue
+        for rule in r.inputs["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                excepts = peer.get("ipBlock", {}).get("except", [])
+                if any(metadata in ipaddress.ip_network(e) for e in excepts):
+                    excluded.add(r.inputs["metadata"]["namespace"])
+    assert namespaces <= excluded, namespaces - excluded

@@ -290,7 +290,7 @@ def test_network_policies_never_allow_the_metadata_service() -> None:
 
     for doc in render.network_policies("monitoring", ["10.0.0.0/16"]):
         resource = Resource(
-            type_=netpol.NETPOL_TYPE,
+            type_="kubernetes:networking.k8s.io/v1:NetworkPolicy",
             name=doc["metadata"]["name"],
             urn="u",
             props=doc,

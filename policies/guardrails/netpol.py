@@ -226,3 +226,70 @@ METADATA = resource_policy(
     rule=_metadata,
     schema={"metadataAddresses": str_list_prop("Addresses egress must never reach.", ["169.254.169.254"])},
 )
+
+
+# --- namespaces-egress-exclude-metadata --------------------------------------------------------
+
+
+def _excludes_metadata(resource: Resource, addrs: list[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    """True if one of the policy's egress peers is an ipBlock whose `except` covers every
+    metadata address: the namespace's explicit, reviewable "anywhere but there"."""
+    for rule in items(get(resource.props, "spec", "egress")):
+        for peer in items(get(rule, "to")):
+            excepts = get(peer, "ipBlock", "except")
+            if isinstance(excepts, list) and all(any(_contains(e, a) for e in excepts) for a in addrs):
+                return True
+    return False
+
+
+def _namespaces_exclude_metadata(resources: list[Resource], config: dict[str, Any]) -> list[tuple[str, str | None]]:
+    exempt = set(str_list(config.get("exemptNamespaces")))
+    addrs = [ipaddress.ip_address(a) for a in str_list(config.get("metadataAddresses"))]
+    needed: dict[str, str] = {}  # namespace -> urn to report on
+    excluded: set[str] = set()
+    out: list[tuple[str, str | None]] = []
+    for r in resources:
+        kind = base_kind(r.type)
+        if kind == "Namespace" and not is_patch(r):
+            name = get(r.props, "metadata", "name")
+            if isinstance(name, str):
+                needed[name] = r.urn
+            else:
+                out.append((f"{describe(r)}: its name {_CANNOT_READ}", r.urn))
+        elif workload_kind(r) is not None and not is_patch(r):
+            ns = namespace_of(r)
+            if isinstance(ns, str):
+                needed.setdefault(ns, r.urn)
+        elif is_netpol(r) and not is_patch(r) and _excludes_metadata(r, addrs):
+            ns = namespace_of(r)
+            if isinstance(ns, str):
+                excluded.add(ns)
+    for ns, urn in sorted(needed.items()):
+        if ns not in exempt and ns not in excluded:
+            out.append(
+                (
+                    f"namespace {ns!r} has no NetworkPolicy whose egress excludes the metadata service "
+                    f"({', '.join(map(str, addrs))}) in an ipBlock `except`",
+                    urn,
+                )
+            )
+    return out
+
+
+NAMESPACES_EXCLUDE_METADATA = stack_policy(
+    name="namespaces-egress-exclude-metadata",
+    description=(
+        "Every namespace the program creates, and every namespace with workloads, has a NetworkPolicy "
+        "whose egress ipBlock `except` covers the metadata service (defence in depth beside the "
+        "node's nftables guard: user_data holds the cluster's keys)."
+    ),
+    remediation=(
+        "Give the namespace's internet egress as ipBlock {cidr: 0.0.0.0/0, except: [169.254.169.254/32, "
+        "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]}."
+    ),
+    rule=_namespaces_exclude_metadata,
+    schema={
+        "exemptNamespaces": str_list_prop("Namespaces not required to have one (system add-ons).", ["kube-system"]),
+        "metadataAddresses": str_list_prop("Addresses the egress exception must cover.", ["169.254.169.254"]),
+    },
+)

@@ -27,6 +27,7 @@ POLICIES: list[Policy] = [
     plaintext.PLAINTEXT,
     netpol.DEFAULT_DENY,
     netpol.METADATA,
+    netpol.NAMESPACES_EXCLUDE_METADATA,
     helm.CHARTS_PINNED,
     helm.IMAGE_POLICY_ENFORCED,
     servers.USER_DATA_SIZE,

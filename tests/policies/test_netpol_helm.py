@@ -305,3 +305,50 @@ def test_runner_resolves_the_provider(tmp_path: Any) -> None:
     }
     ref = {**bare, "provider": second["urn"] + "::id-1"}
     assert run_policies([k8s_provider("other"), second, ref, default_deny()], cfg, signatures_advisory=True) == []
+
+
+# --- namespaces-egress-exclude-metadata (issue 16: defence in depth beside the node guard) ----
+
+X = "namespaces-egress-exclude-metadata"
+CONFIG = {"exemptNamespaces": ["kube-system"], "metadataAddresses": ["169.254.169.254"]}
+
+
+def test_exclude_metadata_compliant() -> None:
+    assert check_stack(X, [namespace("honeydue"), deployment(), default_deny(), internet_egress()], CONFIG) == []
+    # a wider except (the whole link-local range) covers it too
+    wide = internet_egress(["169.254.0.0/16", "10.0.0.0/8"])
+    assert check_stack(X, [namespace("honeydue"), wide], CONFIG) == []
+    assert check_stack(X, [deployment("coredns", "kube-system")], CONFIG) == []  # exempt
+
+
+@pytest.mark.parametrize(
+    ("stack", "flagged"),
+    [
+        # a namespace the program creates, without any egress exclusion, even with no workloads
+        ([namespace("monitoring"), default_deny("monitoring")], "monitoring"),
+        # workloads in a namespace nobody created here
+        ([deployment("web", "shop"), default_deny("shop")], "shop"),
+        # internet egress whose except forgets the metadata service
+        ([namespace("honeydue"), deployment(), internet_egress(["10.0.0.0/8"])], "honeydue"),
+        # the exclusion lives in another namespace
+        (
+            [
+                namespace("honeydue"),
+                {
+                    **internet_egress(),
+                    "inputs": {**internet_egress()["inputs"], "metadata": {"name": "x", "namespace": "other"}},
+                },
+            ],
+            "honeydue",
+        ),
+    ],
+)
+def test_exclude_metadata_catches(stack: list[dict[str, Any]], flagged: str) -> None:
+    out = check_stack(X, stack, CONFIG)
+    assert len(out) == 1 and f"namespace {flagged!r}" in out[0][0], out
+
+
+def test_exclude_metadata_patch_does_not_count() -> None:
+    patch = internet_egress()
+    patch["type"] = "kubernetes:networking.k8s.io/v1:NetworkPolicyPatch"
+    assert check_stack(X, [namespace("honeydue"), patch], CONFIG)

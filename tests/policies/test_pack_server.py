@@ -21,7 +21,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.guardrails import POLICIES
 
-from .lib import ROOT, default_deny, deployment, firewall, image_policy, server
+from .lib import ROOT, default_deny, deployment, firewall, image_policy, internet_egress, server
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -120,6 +120,8 @@ def analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub, resources: list[dict
 
 
 def test_pack_analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
-    assert analyze_stack(analyzer, [deployment(), default_deny(), image_policy()]) == []
-    (diag,) = analyze_stack(analyzer, [deployment(), image_policy()])
+    assert analyze_stack(analyzer, [deployment(), default_deny(), internet_egress(), image_policy()]) == []
+    (diag,) = analyze_stack(analyzer, [deployment(), internet_egress(), image_policy()])
     assert diag.policyName == "namespaces-default-deny" and diag.urn == deployment()["urn"]
+    (diag,) = analyze_stack(analyzer, [deployment(), default_deny(), image_policy()])
+    assert diag.policyName == "namespaces-egress-exclude-metadata" and diag.urn == deployment()["urn"]

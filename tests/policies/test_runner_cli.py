@@ -203,7 +203,7 @@ def test_crashing_policy_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_public_api() -> None:
     assert guardrails.run_policies is run_policies
-    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 19
+    assert len(guardrails.POLICIES) == len({p.name for p in guardrails.POLICIES}) == 20
     for p in guardrails.POLICIES:
         assert p.description and p.remediation_steps, p.name
         assert p.name == p.name.lower() and " " not in p.name
@@ -227,7 +227,7 @@ def run_cli(tmp_path: Path, stack: Any, config: dict[str, Any] | None, *extra: s
 def test_cli_pass(tmp_path: Path, config: dict[str, Any]) -> None:
     rc, lines = run_cli(tmp_path, good_stack(), config)
     assert rc == 0 and len(lines) == 1
-    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 19
+    assert lines[0]["summary"].startswith("PASS") and lines[0]["mandatory"] == 0 and lines[0]["policies"] == 20
 
 
 def test_cli_mandatory_violation(tmp_path: Path, config: dict[str, Any]) -> None:

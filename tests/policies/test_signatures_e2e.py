@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .lib import ROOT, container, default_deny, deployment, image_policy, pod_spec
+from .lib import ROOT, container, default_deny, deployment, image_policy, internet_egress, pod_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -207,7 +207,7 @@ def policy_check(
         matchImageReferences=[{"glob": f"{registry}/*"}],
         attestors=[{"name": "release", "cosign": {"key": {"data": world.public_key}}}],
     )
-    resources = [deployment(spec=spec), default_deny(), kyverno]
+    resources = [deployment(spec=spec), default_deny(), internet_egress(), kyverno]
     (world.tmp / "resources.json").write_text(json.dumps(resources))
     (world.tmp / "config.json").write_text(json.dumps(prod))
     env = {k: v for k, v in os.environ.items() if k != "COSIGN"}
