@@ -16,9 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def stack_config(
-    stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT
-) -> dict[str, Any]:
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> dict[str, Any]:
     """Raw config of `Pulumi.<stack>.yaml` (keys without namespace), secrets set to placeholders.
 
     `secure:` values and unset secrets alike become `plan-placeholder-<key>`: the plan never

@@ -37,7 +37,7 @@ import math
 import os
 import random
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,12 @@ _ORDERS = {
 }
 _SSH_CURVE = {"P256": "nistp256", "P384": "nistp384", "P521": "nistp521"}
 # Go's x509 signature algorithm for each key (x509.go signingParamsForKey).
-_HASH_FOR_CURVE = {"P224": hashes.SHA256, "P256": hashes.SHA256, "P384": hashes.SHA384, "P521": hashes.SHA512}
+_HASH_FOR_CURVE: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "P224": hashes.SHA256,
+    "P256": hashes.SHA256,
+    "P384": hashes.SHA384,
+    "P521": hashes.SHA512,
+}
 
 KEY_USAGES = (
     "digital_signature",
@@ -250,9 +255,7 @@ def _openssh_private(key: Any, check: int) -> str:
         )
     elif isinstance(key, rsa.RSAPrivateKey):
         n = key.private_numbers()
-        rest = b"".join(
-            _ssh_mpint(v) for v in (n.public_numbers.n, n.public_numbers.e, n.d, n.iqmp, n.p, n.q)
-        )
+        rest = b"".join(_ssh_mpint(v) for v in (n.public_numbers.n, n.public_numbers.e, n.d, n.iqmp, n.p, n.q))
     else:
         raw_pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         raw_priv = key.private_bytes(
@@ -289,7 +292,7 @@ def _go_trim_space(data: bytes) -> bytes:
 
 def hash_for_state(data: bytes) -> str:
     """terraform-provider-tls common.go hashForState: sha1 hex of the trimmed value."""
-    return hashlib.sha1(_go_trim_space(data)).hexdigest() if data else ""  # noqa: S324 - provider's id scheme
+    return hashlib.sha1(_go_trim_space(data)).hexdigest() if data else ""  # the provider's id scheme
 
 
 def private_key_outputs(inputs: Mapping[str, Any], seed: str, urn: str) -> dict[str, Any]:
@@ -317,7 +320,7 @@ def private_key_outputs(inputs: Mapping[str, Any], seed: str, urn: str) -> dict[
         line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         ssh_pub = line.decode() + "\n"
         blob = base64.b64decode(line.split()[1])
-        ssh_md5 = ":".join(f"{b:02x}" for b in hashlib.md5(blob).digest())  # noqa: S324 - OpenSSH legacy fingerprint
+        ssh_md5 = ":".join(f"{b:02x}" for b in hashlib.md5(blob).digest())  # OpenSSH legacy fingerprint
         ssh_sha256 = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
         ssh_priv = _openssh_private(key, int.from_bytes(material(seed, "openssh-check", urn, length=4), "big"))
     outputs: dict[str, Any] = {
@@ -364,13 +367,13 @@ def subject_key_id(public_key: Any) -> bytes:
     else:
         # asn1.Marshal of an ed25519.PublicKey ([]byte): an OCTET STRING of the 32 bytes.
         raw = b"\x04\x20" + public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha1(raw).digest()  # noqa: S324 - the provider's (and RFC 5280 method 1's) choice
+    return hashlib.sha1(raw).digest()  # the provider's (and RFC 5280 method 1's) choice
 
 
 _PRINTABLE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
 
 
-def _attr(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute:
+def _attr(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
     # encoding/asn1 writes a PrintableString when every character allows it, else UTF8String.
     kind = _ASN1Type.PrintableString if set(value) <= _PRINTABLE else _ASN1Type.UTF8String
     return x509.NameAttribute(oid, value, _type=kind)
@@ -564,8 +567,10 @@ def locally_signed_outputs(inputs: Mapping[str, Any], seed: str, urn: str) -> di
 def origin_ca_outputs(inputs: Mapping[str, Any], seed: str, urn: str) -> dict[str, Any]:
     """Cloudflare's Origin CA, simulated: signs the CSR for the hostnames with a seeded CA key."""
     request_type = str(inputs.get("requestType") or "origin-rsa")
-    label = "CloudFlare Origin SSL ECC Certificate Authority" if request_type == "origin-ecc" else (
-        "CloudFlare Origin SSL Certificate Authority"
+    label = (
+        "CloudFlare Origin SSL ECC Certificate Authority"
+        if request_type == "origin-ecc"
+        else ("CloudFlare Origin SSL Certificate Authority")
     )
     ca_key = derive_private_key({"algorithm": "ECDSA", "ecdsaCurve": "P256"}, seed, "mock-cloudflare-origin-ca")
     ca_name = x509.Name(

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from pulumi.runtime import Mocks, rpc
 from pulumi.output import Unknown
+from pulumi.runtime import Mocks, rpc
 from pulumi.runtime.mocks import MockMonitor
 
 PINNED_PULUMI = "3.272.0"
@@ -56,7 +56,7 @@ def recording_monitor(mocks: Mocks, record: Recorder) -> MockMonitor:
     class RecordingMonitor(MockMonitor):
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
             urn = self.make_urn(request.parent, request.type, request.name)
-            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            inputs = _known(rpc.deserialize_properties(request.object, keep_unknowns=True))
             _request.urn, _request.inputs = urn, inputs
             try:
                 response = super().RegisterResource(request)  # type: ignore[no-untyped-call]

@@ -92,7 +92,7 @@ def _has_unknown(value: Any) -> bool:
         return any(_has_unknown(v) for v in value.values())
     if isinstance(value, list):
         return any(_has_unknown(v) for v in value)
-    return value == UNKNOWN
+    return bool(value == UNKNOWN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,8 +200,8 @@ class PlanMocks(Mocks):
             out = mock_pki.origin_ca_outputs(inputs, self.seed, urn)
         elif typ.startswith("hcloud:"):
             # hcloud IDs are numbers (the program does `id.apply(int)`).
-            ident = self.hcloud_id(urn)
-            return str(ident), self._hcloud(typ, urn, ident, inputs)
+            number = self.hcloud_id(urn)
+            return str(number), self._hcloud(typ, urn, number, inputs)
         else:
             # Opaque, like Cloudflare's 32-hex ids.
             return mock_pki.material(self.seed, "id", urn, length=16).hex(), {}
@@ -330,6 +330,10 @@ def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registratio
     )
 
 
+def _run_path(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
+
+
 def run_program(
     stack: str,
     raw: Mapping[str, Any] | None = None,
@@ -350,7 +354,7 @@ def run_program(
 
     config, secret_keys = engine_config(raw)
     result.outputs = mock_sdk.run(
-        lambda: runpy.run_path(str(program), run_name="__main__"),
+        lambda: _run_path(program),
         mocks=mocks,
         monitor=mock_sdk.recording_monitor(mocks, record),
         project="honeydue",
