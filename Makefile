@@ -18,8 +18,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  $(PY) -m pip install -q --disable-pip-version-check "$$pkg" || exit 1; done
 	@touch $@
 
+# make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
+# (IDs and outputs unknown) into build/<stack>-preview.
 plan: $(STAMP)
-	$(PY) tools/plan.py --stack $(STACK)
+	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
 
 validators:
 	bash tools/validators.sh
