@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint typecheck pytest validators policy-check bench clean
+.PHONY: plan plan-diff test lint typecheck pytest validators policy-check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 # (IDs and outputs unknown) into build/<stack>-preview.
 plan: $(STAMP)
 	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
+
+# make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints
+# what would be added, removed, replaced and changed; exits 1 when a stateful resource would be
+# deleted or replaced and replacements.allow does not list it (default: every stack).
+plan-diff: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref> [STACK=<stack>]"; exit 2; }
+	$(PY) tools/plan_diff.py --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)")
 
 validators:
 	bash tools/validators.sh
