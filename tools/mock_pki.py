@@ -136,8 +136,15 @@ def _probable_prime(n: int, rng: random.Random, rounds: int = 24) -> bool:
 
 
 # Finding two 1024-bit primes in pure Python costs seconds on a shared core; the primes are a
-# pure function of the seed bytes, so they are kept on disk (gitignored) and found once.
-RSA_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "mock-rsa"
+# pure function of the seed bytes, so they are kept on disk and found once per machine (the same
+# cache directory as tools/validators.sh: $HONEYDUE_CACHE, else $XDG_CACHE_HOME/honeydue).
+RSA_CACHE = (
+    Path(
+        os.environ.get("HONEYDUE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "honeydue"
+    )
+    / "mock-rsa"
+)
 
 
 def _rsa_primes(bits: int, seed_bytes: bytes) -> tuple[int, int]:
