@@ -69,7 +69,7 @@ cluster = K3sCluster(
         ),
         network_id=network.network_id,
         subnet=network.subnet,
-        firewall_id=firewall.firewall_id,
+        firewall_ids=(firewall.firewall_id, firewall.ci_firewall_id),
         placement_group_ids=network.placement_group_ids,
         ssh_port=cfg.ssh_port,
         admin_user=cfg.admin_user,
@@ -96,6 +96,7 @@ pulumi.export("publicIpv4", cluster.public_ipv4s)
 pulumi.export("publicIpv6", cluster.public_ipv6s)
 pulumi.export("privateIps", cluster.private_ips)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
+pulumi.export("ciFirewallId", firewall.ci_firewall_id)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("urls", edge.urls)
 pulumi.export("zoneId", edge.zone_id)

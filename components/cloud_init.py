@@ -14,8 +14,11 @@ before the hardening script restarts it.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import ipaddress
 import re
+import shlex
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,9 @@ FAIL2BAN_JAIL_PATH = "/etc/fail2ban/jail.d/sshd.local"
 AUTO_UPGRADES_PATH = "/etc/apt/apt.conf.d/20auto-upgrades"
 SECURITY_ONLY_PATH = "/etc/apt/apt.conf.d/52unattended-upgrades-security-only"
 BOOTSTRAP_PATH = "/usr/local/sbin/honeydue-k3s-bootstrap"
+METADATA_GUARD_RULES_PATH = "/etc/honeydue/metadata-guard.nft"
+METADATA_GUARD_UNIT = "honeydue-metadata-guard.service"
+METADATA_GUARD_UNIT_PATH = f"/etc/systemd/system/{METADATA_GUARD_UNIT}"
 HARDEN_PATH = "/usr/local/sbin/honeydue-harden"
 
 # Audit log rotation: days kept, files kept, MiB per file.
@@ -55,7 +61,8 @@ AUDIT_LOG_MAXBACKUP = 10
 AUDIT_LOG_MAXSIZE = 100
 
 # python3-systemd: fail2ban's systemd backend needs it (only a Recommends of fail2ban).
-PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades")
+# nftables: the metadata guard (metadata-guard.nft) is an nftables table of its own.
+PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades", "nftables")
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -73,6 +80,7 @@ class EtcdS3:
     bucket: str
     folder: str
     region: str
+    retention: int
     access_key: str
     secret_key: str
 
@@ -86,13 +94,14 @@ class NodeBootstrap:
     token: str  # K10<hash>::server:<secret>
     private_ip: str  # static private IP of this node
     public_ipv4: str
-    public_ipv6: str  # "" when the node has none
-    server_url: str | None  # None for the first server; else "https://<first private ip>:6443"
+    public_ipv6: str  # the server's host address (…::1), never the /64's network address; "" if none
+    bootstrap: bool  # initialises etcd when no peer holds the cluster yet (day one)
+    peers: tuple[str, ...]  # the other servers' private IPs, the bootstrap server first
     tls_sans: tuple[str, ...]  # API DNS name + every server's IPs
     cluster_cidr: str
     service_cidr: str
     external_cloud_provider: bool  # Hetzner CCM replaces K3s's built-in cloud controller
-    ca_files: tuple[tuple[str, str], ...]  # (path under K3S_TLS_DIR, PEM); first server only
+    ca_files: tuple[tuple[str, str], ...]  # (path under K3S_TLS_DIR, PEM); bootstrap server only
     etcd_snapshot_cron: str
     etcd_snapshot_retention: int
     etcd_s3: EtcdS3 | None
@@ -105,14 +114,13 @@ def render_k3s_config(node: NodeBootstrap) -> dict[str, Any]:
     """The content of /etc/rancher/k3s/config.yaml; keys are ``k3s server`` flag names."""
     _check(node)
     cfg: dict[str, Any] = {}
-    # Only read while etcd is empty, so leaving them in the static file is safe afterwards.
-    if node.server_url is None:
-        cfg["cluster-init"] = True
-    else:
-        cfg["server"] = node.server_url
+    # No cluster-init and no server here: the bootstrap script decides at first boot, from the
+    # peers' /cacerts, and writes one of them to config.yaml.d/20-join.yaml. A static
+    # cluster-init would make a rebuilt bootstrap server start a second cluster.
     cfg["token"] = node.token
     cfg["node-name"] = node.hostname
-    # node-ip also picks flannel's interface: pod traffic stays on the private network.
+    # flannel-iface is not here: the private NIC's name depends on the server type, so the
+    # bootstrap script finds it at boot and writes config.yaml.d/10-flannel-iface.yaml.
     cfg["node-ip"] = node.private_ip
     cfg["node-external-ip"] = [ip for ip in (node.public_ipv4, node.public_ipv6) if ip]
     # Without this the apiserver advertises node-external-ip, and in-cluster clients would
@@ -146,6 +154,7 @@ def render_k3s_config(node: NodeBootstrap) -> dict[str, Any]:
         cfg["etcd-s3-bucket"] = s3.bucket
         cfg["etcd-s3-folder"] = s3.folder
         cfg["etcd-s3-region"] = s3.region
+        cfg["etcd-s3-retention"] = s3.retention
         cfg["etcd-s3-access-key"] = s3.access_key
         cfg["etcd-s3-secret-key"] = s3.secret_key
     return cfg
@@ -165,6 +174,8 @@ def render_user_data(node: NodeBootstrap) -> str:
         _file(AUTO_UPGRADES_PATH, _read("20auto-upgrades"), "0644"),
         _file(SECURITY_ONLY_PATH, _read("52unattended-upgrades-security-only"), "0644"),
         _file(SYSCTL_PATH, _read("sysctl-kubelet.conf"), "0644"),
+        _file(METADATA_GUARD_RULES_PATH, _read_stripped("metadata-guard.nft"), "0644"),
+        _file(METADATA_GUARD_UNIT_PATH, _read_stripped("honeydue-metadata-guard.service"), "0644"),
         # Holds the cluster token (and the S3 secret): root only.
         _file(K3S_CONFIG_PATH, _dump(k3s_config, inline_lists=True), "0600"),
         _file(AUDIT_POLICY_PATH, _read_stripped("audit-policy.yaml"), "0600"),
@@ -173,8 +184,8 @@ def render_user_data(node: NodeBootstrap) -> str:
     # init stage, K3s starts in the final stage). K3s copies them to the joiners via etcd.
     write_files += _ca_entries(node.ca_files)
     write_files += [
-        _file(HARDEN_PATH, _read_stripped("harden.sh"), "0755"),
-        _file(BOOTSTRAP_PATH, _read_stripped("k3s-bootstrap.sh"), "0755"),
+        _script(HARDEN_PATH, _read_stripped("harden.sh")),
+        _script(BOOTSTRAP_PATH, _read_stripped("k3s-bootstrap.sh")),
     ]
 
     doc: dict[str, Any] = {
@@ -196,13 +207,7 @@ def render_user_data(node: NodeBootstrap) -> str:
         "package_update": True,
         "packages": list(PACKAGES),
         "write_files": write_files,
-        # cloud-init runs these lines as one /bin/sh script and reports only its last exit
-        # status; `set -e` makes a failed hardening step fail the boot visibly instead.
-        "runcmd": [
-            "set -e",
-            [HARDEN_PATH],
-            [BOOTSTRAP_PATH, node.k3s_version, node.private_ip],
-        ],
+        "runcmd": _runcmd(node),
     }
     text = "#cloud-config\n" + _dump(doc)
     size = len(text.encode("utf-8"))
@@ -212,6 +217,27 @@ def render_user_data(node: NodeBootstrap) -> str:
             f"{USER_DATA_BUDGET}-byte budget (Hetzner's hard limit is 32 KiB)"
         )
     return text
+
+
+def _runcmd(node: NodeBootstrap) -> list[str]:
+    """Hardening and the K3s install as independent steps.
+
+    cloud-init runs these lines as one /bin/sh script. A failed hardening step must not keep
+    K3s from installing (a node that hardened badly is still a cluster member to fix over SSH),
+    nor the reverse; both run, and a failure of either still fails the boot visibly.
+    """
+    role = "bootstrap" if node.bootstrap else "join"
+    bootstrap = shlex.join([BOOTSTRAP_PATH, node.k3s_version, node.private_ip, role, *node.peers])
+    return [
+        'failed=""',
+        # First, before K3s exists: the guard's unit then runs early on every later boot, and
+        # K3s requires it. Without the guard K3s is not installed at all (fail closed).
+        f'systemctl enable --now {METADATA_GUARD_UNIT} || failed=" metadata-guard"',
+        f'{shlex.quote(HARDEN_PATH)} || failed="$failed harden"',
+        'case "$failed" in *metadata-guard*) echo "honeydue: K3s not installed: no metadata guard" >&2 ;; '
+        f'*) {bootstrap} || failed="$failed k3s-bootstrap" ;; esac',
+        'if [ -n "$failed" ]; then echo "honeydue first boot failed:$failed" >&2; exit 1; fi',
+    ]
 
 
 def _check(node: NodeBootstrap) -> None:
@@ -231,10 +257,19 @@ def _check(node: NodeBootstrap) -> None:
             ipaddress.ip_address(value)
         except ValueError:
             errors.append(f"{field} {value!r} is not an IP address")
-    if node.server_url is not None and not re.match(r"^https://[^/\s]+:\d+$", node.server_url):
-        errors.append(f"server_url {node.server_url!r} is not like https://<ip>:6443")
-    if node.server_url is not None and node.ca_files:
-        errors.append("ca_files go to the first server only (server_url is None there)")
+    if node.public_ipv6 and _is_network_address(node.public_ipv6):
+        errors.append(f"public_ipv6 {node.public_ipv6!r} is a /64 network address, not the server's host address")
+    for peer in node.peers:
+        try:
+            ipaddress.IPv4Address(peer)
+        except ValueError:
+            errors.append(f"peer {peer!r} is not an IPv4 address")
+    if node.private_ip in node.peers:
+        errors.append("peers must not include the node itself")
+    if not node.bootstrap and not node.peers:
+        errors.append("a joining server needs the bootstrap server as its first peer")
+    if not node.bootstrap and node.ca_files:
+        errors.append("ca_files go to the bootstrap server only")
     for rel_path, pem in node.ca_files:
         parts = rel_path.split("/")
         if not _CA_PATH_RE.match(rel_path) or any(p.startswith(".") for p in parts):
@@ -251,6 +286,15 @@ def _check(node: NodeBootstrap) -> None:
         errors.append("etcd_snapshot_retention must be at least 1")
     if errors:
         raise ValueError(f"invalid NodeBootstrap for {node.hostname!r}: " + "; ".join(errors))
+
+
+def _is_network_address(address: str) -> bool:
+    """True for an IPv6 address whose interface identifier is zero, like Hetzner's /64 answer."""
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return int(ip) & ((1 << 64) - 1) == 0
 
 
 def _ca_entries(ca_files: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
@@ -306,6 +350,17 @@ def _file(path: str, content: str, permissions: str) -> dict[str, Any]:
         entry["permissions"] = permissions
     entry["content"] = content
     return entry
+
+
+def _script(path: str, content: str) -> dict[str, Any]:
+    """An executable, gzip+base64 encoded (cloud-init's write_files `encoding: gz+b64`).
+
+    The scripts are the largest compressible part of the bootstrap server's user_data (the
+    CA keys are not); compressed they leave the 16 KiB budget room to grow. mtime=0 keeps the
+    output deterministic.
+    """
+    packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
+    return {"path": path, "permissions": "0755", "encoding": "gz+b64", "content": packed}
 
 
 def _read(name: str) -> str:

@@ -1,12 +1,18 @@
-"""K3sCluster: PKI, primary IPs, servers bootstrapped by cloud-init, kubeconfig, readiness gate.
+"""K3sCluster: PKI, primary IPs, servers bootstrapped by cloud-init, readiness gate, gated provider.
 
 No server depends on another server: every address is known before any server exists (static
 private IPs from config, public addresses from Primary IPs created first), so all servers are
-created at once; joiners point at the first server's private IP and K3s retries under systemd.
+created at once. On day one the joiners point at the bootstrap server's private IP and K3s
+retries under systemd; a server rebuilt later joins whichever peer holds the cluster.
+
+Everything that identifies a server (logical name, node name, private IP, role, Primary IPs,
+SSH keys) is keyed by its own config entry or content, never by a list position.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +20,7 @@ from typing import Any
 
 import pulumi
 import pulumi_hcloud as hcloud
+import pulumi_kubernetes as kubernetes
 import yaml
 
 from components.base import labels, type_token
@@ -49,7 +56,8 @@ class K3sClusterArgs:
     network_id: pulumi.Input[int]
     subnet: pulumi.Resource
     """Servers attach to the network only once the subnet exists."""
-    firewall_id: pulumi.Input[int]
+    firewall_ids: tuple[pulumi.Input[int], ...]
+    """The cluster firewall, and the CI-access firewall whose one rule CI opens per run."""
     placement_group_ids: Mapping[str, pulumi.Input[int]]
     ssh_port: int
     admin_user: str
@@ -61,7 +69,6 @@ class K3sClusterArgs:
 
 def kubeconfig(cluster: str, server_url: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
     """An admin kubeconfig from the Pulumi-made admin client certificate."""
-    import base64
 
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
@@ -86,16 +93,20 @@ def node_bootstrap(
     server: Server,
     args: K3sClusterArgs,
     token: str,
-    public_ips: Mapping[str, tuple[str, str]],
+    public_ips: tuple[str, str],
     ca_files: list[tuple[str, str]],
     s3_keys: tuple[str, str] | None,
 ) -> NodeBootstrap:
-    """Resolved values -> the renderer's input for one node (pure)."""
-    first = args.servers[0]
-    sans = [args.kube_api_hostname]
-    for s in args.servers:
-        v4, v6 = public_ips[s.name]
-        sans += [v4, v6, s.private_ip] if v6 else [v4, s.private_ip]
+    """Resolved values -> the renderer's input for one node (pure).
+
+    `public_ips` is this server's (IPv4, IPv6 host address). Nothing here depends on another
+    server's public addresses or on the list order: the peers are the other servers' static
+    private IPs, the bootstrap server first and the rest by name.
+    """
+    v4, v6 = public_ips
+    bootstrap = bootstrap_server(args.servers)
+    others = sorted((s for s in args.servers if s.name != server.name and not s.bootstrap), key=lambda s: s.name)
+    peers = ([] if server.bootstrap else [bootstrap.private_ip]) + [s.private_ip for s in others]
     etcd_s3 = None
     if args.k3s.etcd_s3 is not None and s3_keys is not None:
         t = args.k3s.etcd_s3
@@ -104,10 +115,10 @@ def node_bootstrap(
             bucket=t.bucket,
             folder=t.folder,
             region=t.region,
+            retention=t.retention,
             access_key=s3_keys[0],
             secret_key=s3_keys[1],
         )
-    v4, v6 = public_ips[server.name]
     return NodeBootstrap(
         hostname=server_hostname(args.environment, server),
         k3s_version=args.k3s.version,
@@ -115,12 +126,15 @@ def node_bootstrap(
         private_ip=server.private_ip,
         public_ipv4=v4,
         public_ipv6=v6,
-        server_url=None if server.first else f"https://{first.private_ip}:{KUBE_API_PORT}",
-        tls_sans=tuple(sans),
+        bootstrap=server.bootstrap,
+        peers=tuple(peers),
+        # The API name (every server answers it) and this server's own addresses; K3s shares
+        # one serving certificate between servers and merges every server's SANs into it.
+        tls_sans=(args.kube_api_hostname, *(ip for ip in (v4, v6, server.private_ip) if ip)),
         cluster_cidr=args.k3s.cluster_cidr,
         service_cidr=args.k3s.service_cidr,
         external_cloud_provider=args.k3s.external_cloud_provider,
-        ca_files=tuple(ca_files) if server.first else (),
+        ca_files=tuple(ca_files) if server.bootstrap else (),
         etcd_snapshot_cron=args.k3s.etcd_snapshot_cron,
         etcd_snapshot_retention=args.k3s.etcd_snapshot_retention,
         etcd_s3=etcd_s3,
@@ -130,9 +144,31 @@ def node_bootstrap(
     )
 
 
-def first_host(ipv6_network: str) -> str:
-    """The address Hetzner gives a server on its IPv6 /64: the network's first host."""
-    return str(ipaddress.IPv6Network(ipv6_network)[1])
+def bootstrap_server(servers: tuple[Server, ...]) -> Server:
+    """The server that initialises etcd on day one (config: bootstrapServer)."""
+    (chosen,) = (s for s in servers if s.bootstrap)
+    return chosen
+
+
+def ipv6_host_address(primary_ip_address: str) -> str:
+    """The server's IPv6 address from its Primary IP's `ip_address`.
+
+    Hetzner reports an IPv6 Primary IP as its /64's network address (2001:db8:1::); the server
+    answers on the network's first host (2001:db8:1::1). The one place that turns one into the
+    other: cloud-init (node-external-ip, tls-san), DNS records and outputs all take this value.
+    """
+    network = ipaddress.IPv6Network(primary_ip_address.split("/")[0] + "/64", strict=False)
+    return str(network[1])
+
+
+def ssh_key_id(public_key: str) -> str:
+    """A stable short id of an OpenSSH public key: the start of its SHA256 fingerprint (hex).
+
+    Keys are named by content, not by position: removing the first key from the list must not
+    rename, and so replace, every other Hetzner SSH key.
+    """
+    blob = base64.b64decode(public_key.split()[1])
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def server_hostname(environment: str, server: Server) -> str:
@@ -146,24 +182,30 @@ class K3sCluster(pulumi.ComponentResource):
     private_ips: dict[str, str]
     api_endpoint: str
     kubeconfig: pulumi.Output[str]
+    """The operator's kubeconfig (DNS name of the API); secret."""
     ready: ClusterReady
+    k8s_provider: kubernetes.Provider
+    """The provider every Kubernetes resource uses. Its kubeconfig is built from the readiness
+    gate's output, so nothing reaches the cluster before every server is Ready."""
     servers: list[hcloud.Server]
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("cluster", "K3sCluster"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        pki = ClusterPki(f"{name}-pki", ClusterPkiArgs(cluster_name=f"honeydue-{args.environment}"), child)
+        pki = ClusterPki(
+            f"{name}-pki", ClusterPkiArgs(cluster_name=f"honeydue-{args.environment}", protect=args.protect), child
+        )
 
         ssh_keys = [
             hcloud.SshKey(
-                f"{name}-ssh-key-{i}",
-                name=f"honeydue-{args.environment}-{i}",
+                f"{name}-ssh-key-{ssh_key_id(key)}",
+                name=f"honeydue-{args.environment}-{ssh_key_id(key)}",
                 public_key=key,
                 labels=labels(args.environment, "operator"),
                 opts=child,
             )
-            for i, key in enumerate(args.ssh_public_keys)
+            for key in args.ssh_public_keys
         ]
 
         # Primary IPs first: every node's public address is then known before any server exists
@@ -184,23 +226,21 @@ class K3sCluster(pulumi.ComponentResource):
                     opts=guarded,
                 )
         self.public_ipv4s = {n: ip.ip_address for n, ip in ipv4.items()}
-        # An IPv6 Primary IP is a /64 and its ip_address is the network address; the server
-        # answers on the first host of it (::1).
-        self.public_ipv6s = {n: ip.ip_network.apply(first_host) for n, ip in ipv6.items()}
+        self.public_ipv6s = {n: ip.ip_address.apply(ipv6_host_address) for n, ip in ipv6.items()}
         self.private_ips = {s.name: s.private_ip for s in args.servers}
-        all_ips = pulumi.Output.from_input({n: pulumi.Output.all(ipv4[n].ip_address, ipv6[n].ip_address) for n in ipv4})
 
         s3_keys: pulumi.Output[Any] = pulumi.Output.from_input(None)
         if args.etcd_s3_access_key is not None and args.etcd_s3_secret_key is not None:
             s3_keys = pulumi.Output.all(args.etcd_s3_access_key, args.etcd_s3_secret_key)
 
-        inputs = pulumi.Output.all(pki.token, all_ips, pki.ca_files, s3_keys)
-
         def user_data_of(server: Server) -> pulumi.Output[str]:
+            inputs = pulumi.Output.all(
+                pki.token, self.public_ipv4s[server.name], self.public_ipv6s[server.name], pki.ca_files, s3_keys
+            )
+
             def render(v: list[Any]) -> str:
-                ips = {k: (ip[0], ip[1]) for k, ip in v[1].items()}
-                keys = (v[3][0], v[3][1]) if v[3] else None
-                return render_user_data(node_bootstrap(server, args, v[0], ips, v[2], keys))
+                keys = (v[4][0], v[4][1]) if v[4] else None
+                return render_user_data(node_bootstrap(server, args, v[0], (v[1], v[2]), v[3], keys))
 
             return pulumi.Output.secret(inputs.apply(render))
 
@@ -224,10 +264,10 @@ class K3sCluster(pulumi.ComponentResource):
                             ipv6=ipv6[s.name].id.apply(int),
                         )
                     ],
-                    firewall_ids=[args.firewall_id],
+                    firewall_ids=list(args.firewall_ids),
                     ssh_keys=[k.id for k in ssh_keys],
                     user_data=user_data,
-                    labels={**labels(args.environment, "k3s-server"), "k3s-first": str(s.first).lower()},
+                    labels={**labels(args.environment, "k3s-server"), "k3s-bootstrap": str(s.bootstrap).lower()},
                     delete_protection=args.protect,
                     rebuild_protection=args.protect,
                     opts=pulumi.ResourceOptions(
@@ -239,6 +279,10 @@ class K3sCluster(pulumi.ComponentResource):
                         # etcd member. Day-2 changes go through Kubernetes (HelmChartConfig,
                         # upgrade Plans), not cloud-init.
                         ignore_changes=["user_data", "image", "ssh_keys"],
+                        # A deliberate replacement (a dead server, `pulumi up --replace`) must
+                        # delete first: the new server takes the same name, private IP and
+                        # Primary IPs, which the old one holds until it is gone.
+                        delete_before_replace=True,
                     ),
                 )
             )
@@ -250,16 +294,37 @@ class K3sCluster(pulumi.ComponentResource):
                 lambda v: kubeconfig(f"honeydue-{args.environment}", self.api_endpoint, v[0], v[1], v[2])
             )
         )
-        # The gate asks the first server by IP (in the API cert's SANs), so it does not wait for
-        # DNS; the machine running `pulumi up` must be inside adminCidrs to reach 6443.
-        first_ipv4 = ipv4[args.servers[0].name].ip_address
+        # The gate and the provider call the bootstrap server by IP: it is in the API cert's SANs
+        # and known as soon as its Primary IP exists, while the API's DNS name is made later by
+        # another component. The machine running `pulumi up` must be inside adminCidrs (6443).
+        bootstrap_ipv4 = ipv4[bootstrap_server(args.servers).name].ip_address
         self.ready = ClusterReady(
             f"{name}-ready",
-            url=pulumi.Output.concat("https://", first_ipv4, f":{KUBE_API_PORT}/readyz"),
+            endpoint=pulumi.Output.concat("https://", bootstrap_ipv4, f":{KUBE_API_PORT}"),
             ca_pem=pki.server_ca_bundle_pem,
             cert_pem=pki.admin_cert_pem,
             key_pem=pki.admin_key_pem,
+            nodes=sorted(self.server_names),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.servers),
+        )
+        # ready_nodes is set only when the gate passes (unknown in a first preview), so the
+        # provider's kubeconfig, and every resource that uses the provider, waits for it.
+        gated_kubeconfig: pulumi.Output[str] = pulumi.Output.all(
+            self.ready.endpoint,
+            self.ready.ready_nodes,
+            pki.server_ca_bundle_pem,
+            pki.admin_cert_pem,
+            pki.admin_key_pem,
+        ).apply(lambda v: kubeconfig(f"honeydue-{args.environment}", v[0], v[2], v[3], v[4]))
+        gated_kubeconfig = pulumi.Output.secret(gated_kubeconfig)
+        self.k8s_provider = kubernetes.Provider(
+            f"{name}-k8s",
+            kubeconfig=gated_kubeconfig,
+            # Without a cluster there is nothing left to delete: a non-prod stack whose servers
+            # are gone is destroyed without hanging on its Kubernetes resources
+            # (pulumi-kubernetes#2517). Prod keeps the default: its state is never dropped.
+            delete_unreachable=not args.protect,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(
             {

@@ -43,8 +43,6 @@ WORKLOADS = ("api", "admin", "worker", "redis")
 REPLICATED = ("api", "admin", "worker")
 # Free-plan rate limiting counts over 10 s only; paid plans allow longer periods.
 RATE_LIMIT_PERIODS = (10, 60, 120, 300, 600, 3600)
-# Hetzner hands out the first addresses of a subnet to its gateway; servers start at host 11.
-FIRST_SERVER_HOST = 11
 # Secrets that are required only when another key enables the feature that uses them.
 CONDITIONAL_SECRETS: Mapping[str, str] = {"etcdS3AccessKey": "etcdS3", "etcdS3SecretKey": "etcdS3"}
 
@@ -128,10 +126,14 @@ def project_schema(path: Path = PROJECT_FILE) -> Mapping[str, KeySpec]:
 
 @dataclass(frozen=True)
 class Server:
+    """One K3s server. Its identity (name, private IP, role) comes from its own config entry,
+    never from its position in the list: reordering or removing an entry changes nothing else."""
+
     name: str
     location: str
     private_ip: str
-    first: bool
+    bootstrap: bool
+    """Initialises etcd on day one (config key bootstrapServer). Rebuilt later, it joins a peer."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class EtcdS3Target:
     bucket: str
     folder: str
     region: str
+    retention: int
+    """Snapshots K3s keeps in the bucket (etcd-s3-retention); the upstream default is 5."""
 
 
 @dataclass(frozen=True)
@@ -317,7 +321,7 @@ def _build(v: Mapping[str, Any], errors: _Collector) -> StackConfig | None:
     names = _check_hostnames(v, domain, errors)
     zone = _check_choice("networkZone", v["networkZone"], tuple(NETWORK_ZONES), errors)
     network = _check_private_networks(v, errors)
-    servers = _check_servers(v["servers"], zone, network[1] if network else None, errors)
+    servers = _check_servers(v["servers"], v["bootstrapServer"], zone, errors)
     if network and servers:
         _check_node_ips(servers, network, errors)
     k3s = _check_k3s_version(v["k3sVersion"], errors)
@@ -488,18 +492,14 @@ _RFC1918 = (
 )
 
 
-def server_private_ip(subnet: ipaddress.IPv4Network, position: int) -> str:
-    """Default private IP of the server at `position`: stable when servers are appended."""
-    return str(subnet.network_address + FIRST_SERVER_HOST + position)
+SERVER_KEYS = ("name", "location", "privateIp")
 
 
-def _check_servers(
-    value: Any, zone: Any, subnet: ipaddress.IPv4Network | None, errors: _Collector
-) -> tuple[Server, ...]:
+def _check_servers(value: Any, bootstrap: Any, zone: Any, errors: _Collector) -> tuple[Server, ...]:
     if not _ok(value):
         return ()
     if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
-        errors.add("servers", value, "must be a list of {name, location[, privateIp]}")
+        errors.add("servers", value, "must be a list of {name, location, privateIp}")
         return ()
     if len(value) not in ETCD_QUORUM_SIZES:
         errors.add("servers", f"{len(value)} servers", "must be 1, 3 or 5 servers (etcd quorum)")
@@ -508,8 +508,8 @@ def _check_servers(
     seen: set[str] = set()
     for i, entry in enumerate(value):
         key = f"servers[{i}]"
-        for extra in sorted(set(entry) - {"name", "location", "privateIp"}):
-            errors.add(f"{key}.{extra}", entry[extra], _suggest(extra, ("name", "location", "privateIp")))
+        for extra in sorted(set(entry) - set(SERVER_KEYS)):
+            errors.add(f"{key}.{extra}", entry[extra], _suggest(extra, SERVER_KEYS))
         name = entry.get("name", _MISSING)
         location = entry.get("location", _MISSING)
         if not isinstance(name, str) or not _DNS_LABEL.match(name):
@@ -523,10 +523,15 @@ def _check_servers(
                 location,
                 f"must be a location of network zone {zone}: " + ", ".join(sorted(zone_locations)),
             )
-        ip = entry.get("privateIp")
-        if ip is None and subnet is not None:
-            ip = server_private_ip(subnet, i)
-        servers.append(Server(name=str(name), location=str(location), private_ip=str(ip), first=i == 0))
+        # Explicit, never derived from the position: a derived address would move every time an
+        # entry above it is removed or reordered, and Hetzner would then re-address real nodes.
+        ip = entry.get("privateIp", _MISSING)
+        if not isinstance(ip, str):
+            errors.add(f"{key}.privateIp", ip, "required: this server's static IPv4 in privateSubnetCidr")
+        servers.append(Server(name=str(name), location=str(location), private_ip=str(ip), bootstrap=name == bootstrap))
+    names = [s.name for s in servers]
+    if _ok(bootstrap) and names and bootstrap not in names:
+        errors.add("bootstrapServer", bootstrap, "must name one of servers: " + ", ".join(names))
     return tuple(servers)
 
 
@@ -539,6 +544,8 @@ def _check_node_ips(
     seen: set[str] = set()
     for i, server in enumerate(servers):
         key = f"servers[{i}].privateIp"
+        if server.private_ip == str(_MISSING):
+            continue  # already reported as missing
         try:
             ip = ipaddress.IPv4Address(server.private_ip)
         except ValueError:
@@ -625,17 +632,25 @@ def _check_etcd_s3(value: Any, errors: _Collector) -> EtcdS3Target | None:
         return None
     fields_ = ("endpoint", "bucket", "folder", "region")
     if not isinstance(value, dict):
-        errors.add("etcdS3", value, "must be an object {endpoint, bucket, folder, region} or null")
+        errors.add("etcdS3", value, "must be an object {endpoint, bucket, folder, region, retention} or null")
         return None
-    for extra in sorted(set(value) - set(fields_)):
-        errors.add(f"etcdS3.{extra}", value[extra], _suggest(extra, fields_))
+    for extra in sorted(set(value) - {*fields_, "retention"}):
+        errors.add(f"etcdS3.{extra}", value[extra], _suggest(extra, (*fields_, "retention")))
+    # Required, not defaulted: K3s keeps only 5 snapshots in S3 unless told otherwise, and what
+    # the bucket keeps is what an operator restores from.
+    retention = value.get("retention", _MISSING)
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        errors.add("etcdS3.retention", retention, "required: number of snapshots kept in the bucket (1 or more)")
     for name in fields_:
         if not isinstance(value.get(name), str) or not value.get(name):
             errors.add(f"etcdS3.{name}", value.get(name, _MISSING), "required non-empty string")
     endpoint = value.get("endpoint")
     if isinstance(endpoint, str) and "://" in endpoint:
         errors.add("etcdS3.endpoint", endpoint, "must be a host name without scheme (K3s adds https)")
-    return EtcdS3Target(**{k: str(value.get(k, "")) for k in fields_})
+    return EtcdS3Target(
+        **{k: str(value.get(k, "")) for k in fields_},
+        retention=retention if isinstance(retention, int) else 0,
+    )
 
 
 def _check_rate_limit(v: Mapping[str, Any], errors: _Collector) -> RateLimit:

@@ -98,8 +98,15 @@ class ClusterFirewallArgs:
     allow_icmp: bool
 
 
+def ci_access_firewall_name(environment: str) -> str:
+    """The CI-access firewall's Hetzner name; tools/ci_access.py finds it by this name."""
+    return f"honeydue-{environment}-ci-access"
+
+
 class ClusterFirewall(pulumi.ComponentResource):
     firewall_id: pulumi.Output[int]
+    ci_firewall_id: pulumi.Output[int]
+    """A second firewall whose rules CI owns: one 6443 rule per run, for the runner's address."""
     cloudflare_cidrs: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ClusterFirewallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -125,4 +132,16 @@ class ClusterFirewall(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.firewall_id = firewall.id.apply(int)
-        self.register_outputs({"firewall_id": self.firewall_id})
+        # CI reaches the Kubernetes API through this firewall (docs/runbook.md, "How CI reaches
+        # the Kubernetes API"): each workflow run adds a rule for its runner's own address, port
+        # 6443 only, and removes it in an `if: always()` step (tools/ci_access.py). Pulumi creates
+        # the firewall but owns none of its rules: without ignore_changes every `pulumi up`
+        # would delete the rule of the run that is executing it and cut its own API access.
+        ci_access = hcloud.Firewall(
+            f"{name}-ci-access",
+            name=ci_access_firewall_name(args.environment),
+            labels=labels(args.environment, "ci-access"),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["rules"]),
+        )
+        self.ci_firewall_id = ci_access.id.apply(int)
+        self.register_outputs({"firewall_id": self.firewall_id, "ci_firewall_id": self.ci_firewall_id})

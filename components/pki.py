@@ -45,6 +45,10 @@ def _as_file(path: str, pem: pulumi.Output[str]) -> pulumi.Output[tuple[str, str
 @dataclass(frozen=True)
 class ClusterPkiArgs:
     cluster_name: str
+    protect: bool
+    """Protect the CAs, the service-account key and the token secret (prod). Replacing any of
+    them re-keys the cluster: every node, kubeconfig and service-account token stops working.
+    The admin client certificate is not protected: it rotates (early_renewal_hours)."""
 
 
 class ClusterPki(pulumi.ComponentResource):
@@ -52,7 +56,7 @@ class ClusterPki(pulumi.ComponentResource):
     server_ca_bundle_pem: pulumi.Output[str]
     """server-ca + root: what kubeconfig and clients trust."""
     ca_files: pulumi.Output[list[tuple[str, str]]]
-    """(path under server/tls, PEM) for the first server; secret."""
+    """(path under server/tls, PEM) for the bootstrap server; secret."""
     token: pulumi.Output[str]
     admin_cert_pem: pulumi.Output[str]
     admin_key_pem: pulumi.Output[str]
@@ -60,10 +64,12 @@ class ClusterPki(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterPkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("pki", "ClusterPki"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # The cluster's identity: a replacement would lock every node out (see ClusterPkiArgs).
+        identity = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
-        def key(role: str) -> tls.PrivateKey:
+        def key(role: str, opts: pulumi.ResourceOptions = identity) -> tls.PrivateKey:
             return tls.PrivateKey(
-                f"{name}-{role.replace('/', '-')}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child
+                f"{name}-{role.replace('/', '-')}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=opts
             )
 
         root_key = key("root-ca")
@@ -75,7 +81,7 @@ class ClusterPki(pulumi.ComponentResource):
             set_subject_key_id=True,
             validity_period_hours=ROOT_VALIDITY_HOURS,
             allowed_uses=CA_USES,
-            opts=child,
+            opts=identity,
         )
         self.root_ca_pem = root.cert_pem
 
@@ -87,7 +93,7 @@ class ClusterPki(pulumi.ComponentResource):
                 f"{name}-{role.replace('/', '-')}-csr",
                 private_key_pem=ca_key.private_key_pem,
                 subject=tls.CertRequestSubjectArgs(common_name=f"{args.cluster_name}-{role.replace('/', '-')}"),
-                opts=child,
+                opts=identity,
             )
             cert = tls.LocallySignedCert(
                 f"{name}-{role.replace('/', '-')}",
@@ -98,7 +104,7 @@ class ClusterPki(pulumi.ComponentResource):
                 set_subject_key_id=True,
                 validity_period_hours=INTERMEDIATE_VALIDITY_HOURS,
                 allowed_uses=CA_USES,
-                opts=child,
+                opts=identity,
             )
             # server-ca.crt is the CA followed by the root: /cacerts serves it, and for a bundle
             # K3s hashes the root's DER for the token, so the token survives CA renewal. The other
@@ -116,7 +122,7 @@ class ClusterPki(pulumi.ComponentResource):
         self.server_ca_bundle_pem = intermediates["server-ca"][2]
 
         client_ca_key, client_ca_cert, _ = intermediates["client-ca"]
-        admin_key = key("admin")
+        admin_key = key("admin", child)
         admin_csr = tls.CertRequest(
             f"{name}-admin-csr",
             private_key_pem=admin_key.private_key_pem,
@@ -137,7 +143,7 @@ class ClusterPki(pulumi.ComponentResource):
         self.admin_cert_pem = admin.cert_pem
         self.admin_key_pem = pulumi.Output.secret(admin_key.private_key_pem)
 
-        token_secret = random.RandomPassword(f"{name}-token-secret", length=48, special=False, opts=child)
+        token_secret = random.RandomPassword(f"{name}-token-secret", length=48, special=False, opts=identity)
         # Explicitly secret: additional_secret_outputs are not simulated by the mock runtime,
         # and the token must never be plain anywhere.
         self.token = pulumi.Output.secret(

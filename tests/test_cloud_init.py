@@ -9,7 +9,9 @@ against stub commands. Golden files: UPDATE_GOLDEN=1 rewrites them.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import gzip
 import hashlib
 import json
 import os
@@ -66,6 +68,7 @@ S3 = EtcdS3(
     bucket="honeydue-etcd-snapshots",
     folder="prod",
     region="eu-central-003",
+    retention=56,
     access_key="0031a2b3c4d5e6f0000000001",
     secret_key="K003abcdefghijklmnopqrstuvwxyz01234",
 )
@@ -75,9 +78,7 @@ S3 = EtcdS3(
 
 
 def _nodes(token: str, ca_files: tuple[tuple[str, str], ...]) -> list[NodeBootstrap]:
-    """A prod-like 3-server cluster; only the first server gets the CA files."""
-    sans = ("api.honeydue.example", *PRIVATE_IPS, *PUBLIC_IPV4, *PUBLIC_IPV6)
-    first_url = f"https://{PRIVATE_IPS[0]}:6443"
+    """A prod-like 3-server cluster; the first is the bootstrap server and gets the CA files."""
     return [
         NodeBootstrap(
             hostname=f"honeydue-prod-{i + 1}",
@@ -86,8 +87,10 @@ def _nodes(token: str, ca_files: tuple[tuple[str, str], ...]) -> list[NodeBootst
             private_ip=PRIVATE_IPS[i],
             public_ipv4=PUBLIC_IPV4[i],
             public_ipv6=PUBLIC_IPV6[i],
-            server_url=None if i == 0 else first_url,
-            tls_sans=sans,
+            bootstrap=i == 0,
+            # as components/cluster.py orders them: the bootstrap server first, then by name
+            peers=tuple(ip for ip in PRIVATE_IPS if ip != PRIVATE_IPS[i]),
+            tls_sans=("api.honeydue.example", PUBLIC_IPV4[i], PUBLIC_IPV6[i], PRIVATE_IPS[i]),
             cluster_cidr="10.42.0.0/16",
             service_cidr="10.43.0.0/16",
             external_cloud_provider=True,
@@ -127,11 +130,11 @@ def real_nodes() -> list[NodeBootstrap]:
 
 def make_real_nodes() -> list[NodeBootstrap]:
     """Realistic sizes, shaped like components/pki.py makes them: an ECDSA P-256 root, one
-    intermediate per K3s CA role (each *.crt = intermediate + root), an RSA-2048 service.key,
+    intermediate per K3s CA role (each *.crt = intermediate + root), an ECDSA P-256 service.key,
     and the K10<sha256 of the root DER> token."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -142,7 +145,7 @@ def make_real_nodes() -> list[NodeBootstrap]:
     )  # fmt: skip
     pem = serialization.Encoding.PEM
 
-    def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
         fmt = serialization.PrivateFormat.TraditionalOpenSSL
         return key.private_bytes(pem, fmt, serialization.NoEncryption()).decode()
 
@@ -178,7 +181,7 @@ def make_real_nodes() -> list[NodeBootstrap]:
         cert = ca_cert(f"honeydue-prod-{name.replace('/', '-')}", key, root.subject, root_key)
         ca_files.append((f"{name}.crt", cert.public_bytes(pem).decode() + root_pem))
         ca_files.append((f"{name}.key", key_pem(key)))
-    ca_files.append(("service.key", key_pem(rsa.generate_private_key(65537, 2048))))
+    ca_files.append(("service.key", key_pem(ec.generate_private_key(ec.SECP256R1()))))  # ECDSA, as pki.py
     root_hash = hashlib.sha256(root.public_bytes(serialization.Encoding.DER)).hexdigest()
     return _nodes(f"K10{root_hash}::server:{os.urandom(24).hex()}", tuple(ca_files))
 
@@ -209,8 +212,10 @@ def _files(user_data: str) -> dict[str, dict[str, Any]]:
     true appends), permissions defaulting to 0644."""
     files: dict[str, dict[str, Any]] = {}
     for entry in _parse(user_data)["write_files"]:
-        assert set(entry) <= {"path", "content", "permissions", "append"}, entry
+        assert set(entry) <= {"path", "content", "permissions", "append", "encoding"}, entry
         permissions = entry.get("permissions", "0644")
+        if entry.get("encoding") == "gz+b64":  # decoded as cloud-init's write_files does
+            entry = {**entry, "content": gzip.decompress(base64.b64decode(entry["content"])).decode()}
         if entry.get("append"):
             assert files[entry["path"]]["permissions"] == permissions, entry["path"]
             files[entry["path"]]["content"] += entry["content"]
@@ -461,19 +466,20 @@ def test_user_data_over_budget_raises(real_nodes: list[NodeBootstrap]) -> None:
     keys = tuple(f"ssh-rsa {'A' * 700} key{i}" for i in range(12))  # ~8.5 KB of extra keys
     with pytest.raises(ValueError, match="budget"):
         render_user_data(replace(real_nodes[0], ssh_authorized_keys=keys))
-    render_user_data(replace(real_nodes[1], ssh_authorized_keys=keys))  # a joiner has room
+    render_user_data(replace(real_nodes[1], ssh_authorized_keys=keys[:8]))  # a joiner has room for ~5.7 KB
 
 
 # --------------------------------------------------------------------------------- semantics
 
 
-def test_first_server_inits_the_cluster_and_gets_the_cas(
+def test_bootstrap_server_gets_the_cas_and_no_static_cluster_init(
     real_nodes: list[NodeBootstrap], rendered: dict[str, str]
 ) -> None:
     first = real_nodes[0]
     cfg = _k3s_config_written(rendered[first.hostname])
     assert cfg == render_k3s_config(first)
-    assert cfg["cluster-init"] is True and "server" not in cfg
+    # Decided at boot (20-join.yaml): a static cluster-init would split a rebuilt server off.
+    assert "cluster-init" not in cfg and "server" not in cfg
     files = _files(rendered[first.hostname])
     tls = {p: f for p, f in files.items() if p.startswith(ci.K3S_TLS_DIR + "/")}
     expected = {f"{ci.K3S_TLS_DIR}/{rel}": pem for rel, pem in first.ca_files}
@@ -506,19 +512,36 @@ def test_ca_files_round_trip_exactly(golden_nodes: list[NodeBootstrap], ca_files
     assert written == {f"{ci.K3S_TLS_DIR}/{p}": c for p, c in ca_files}
 
 
-def test_joiners_point_at_the_first_server_without_cas(
+def test_joiners_get_no_cas_and_name_the_bootstrap_server_first(
     real_nodes: list[NodeBootstrap], rendered: dict[str, str]
 ) -> None:
     for node in real_nodes[1:]:
         cfg = _k3s_config_written(rendered[node.hostname])
-        assert cfg["server"] == f"https://{PRIVATE_IPS[0]}:6443"
-        assert "cluster-init" not in cfg
+        assert "cluster-init" not in cfg and "server" not in cfg
         assert not [p for p in _files(rendered[node.hostname]) if p.startswith(ci.K3S_TLS_DIR)]
+        argv = _bootstrap_argv(rendered[node.hostname])
+        assert argv[2:4] == ["join", PRIVATE_IPS[0]]
+
+
+def test_no_ipv6_network_address_in_any_k3s_config(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
+    """Hetzner reports a /64's network address (…::); K3s must get the host (…::1)."""
+    import ipaddress
+
+    for name, text in rendered.items():
+        cfg = _k3s_config_written(text)
+        for value in [*cfg["node-external-ip"], *cfg["tls-san"]]:
+            try:
+                ip = ipaddress.ip_address(value)
+            except ValueError:
+                continue
+            assert not (ip.version == 6 and int(ip) & (2**64 - 1) == 0), (name, value)
+    with pytest.raises(ValueError, match="network address"):
+        render_user_data(replace(real_nodes[1], public_ipv6="2001:db8:12::"))
 
 
 def test_cluster_wide_values_match_on_every_server(rendered: dict[str, str]) -> None:
     critical = ("token", "cluster-cidr", "service-cidr", "flannel-backend", "secrets-encryption",
-                "disable", "disable-cloud-controller", "tls-san")  # fmt: skip
+                "disable", "disable-cloud-controller")  # fmt: skip
     configs = [_k3s_config_written(rendered[f"honeydue-prod-{i}"]) for i in (1, 2, 3)]
     for key in critical:
         assert len({json.dumps(c.get(key)) for c in configs}) == 1, key
@@ -567,6 +590,7 @@ def test_etcd_s3_keys_only_when_configured(real_nodes: list[NodeBootstrap]) -> N
         "etcd-s3-bucket": S3.bucket,
         "etcd-s3-folder": S3.folder,
         "etcd-s3-region": S3.region,
+        "etcd-s3-retention": 56,
         "etcd-s3-access-key": S3.access_key,
         "etcd-s3-secret-key": S3.secret_key,
     }
@@ -629,10 +653,14 @@ def test_audit_policy(rendered: dict[str, str]) -> None:
 def test_runcmd_hardens_then_bootstraps_k3s(real_nodes: list[NodeBootstrap], rendered: dict[str, str]) -> None:
     node = real_nodes[2]
     doc = _parse(rendered[node.hostname])
+    bootstrap = f"{ci.BOOTSTRAP_PATH} {K3S_VERSION} {node.private_ip} join {PRIVATE_IPS[0]} {PRIVATE_IPS[1]}"
     assert doc["runcmd"] == [
-        "set -e",
-        [ci.HARDEN_PATH],
-        [ci.BOOTSTRAP_PATH, K3S_VERSION, node.private_ip],
+        'failed=""',
+        f'systemctl enable --now {ci.METADATA_GUARD_UNIT} || failed=" metadata-guard"',
+        f'{ci.HARDEN_PATH} || failed="$failed harden"',
+        'case "$failed" in *metadata-guard*) echo "honeydue: K3s not installed: no metadata guard" >&2 ;; '
+        f'*) {bootstrap} || failed="$failed k3s-bootstrap" ;; esac',
+        'if [ -n "$failed" ]; then echo "honeydue first boot failed:$failed" >&2; exit 1; fi',
     ]
     files = _files(rendered[node.hostname])
     assert files[ci.BOOTSTRAP_PATH]["permissions"] == "0755"
@@ -658,7 +686,11 @@ def test_rendering_is_deterministic_and_cwd_independent(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"server_url": "https://10.0.1.11:6443"}, "first server only"),
+        ({"bootstrap": False}, "bootstrap server only"),
+        ({"bootstrap": False, "ca_files": (), "peers": ()}, "needs the bootstrap server"),
+        ({"peers": ("10.0.1.11",)}, "node itself"),
+        ({"peers": ("10.0.1.x",)}, "peer"),
+        ({"public_ipv6": "2001:db8:11::"}, "network address"),
         ({"private_ip": "10.0.1"}, "private_ip"),
         ({"admin_user": "root"}, "admin_user"),
         ({"ssh_port": 0}, "ssh_port"),
@@ -683,10 +715,15 @@ case "${0##*/} $*" in
     n=$(( $(cat "$STUB_DIR/ip.count" 2>/dev/null || echo 0) + 1 ))
     echo "$n" > "$STUB_DIR/ip.count"
     if [ "$n" -ge "${STUB_IP_UP_AFTER:-1}" ]; then
-      echo "3: enp7s0    inet $5/32 scope global"
+      echo "3: ${STUB_PRIVATE_IF:-enp7s0}    inet ${*: -1}/32 brd ${*: -1} scope global"
     fi ;;
+  "curl "*/cacerts)
+    # A peer's /cacerts: served only by the peer named in STUB_CACERTS_PEER.
+    case "${*: -1}" in "https://${STUB_CACERTS_PEER:-none}:6443/cacerts") cat "$STUB_CACERTS" ;; *) exit 7 ;; esac ;;
   "curl "*)
-    [ "${STUB_CURL_FAIL:-0}" = 1 ] && exit 22
+    n=$(( $(cat "$STUB_DIR/curl.count" 2>/dev/null || echo 0) + 1 ))
+    echo "$n" > "$STUB_DIR/curl.count"
+    [ "$n" -le "${STUB_CURL_FAILS:-0}" ] && exit 22
     while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
     cat > "$out" <<'INSTALLER'
 echo "installer VERSION=$INSTALL_K3S_VERSION SKIP_START=$INSTALL_K3S_SKIP_START" \
@@ -731,58 +768,184 @@ def _run_script(
     return proc, log.read_text().splitlines()
 
 
-def _bootstrap(tmp_path: Path, rendered: dict[str, str], **env: str) -> tuple[Any, list[str]]:
+def _bootstrap_argv(user_data: str) -> list[str]:
+    """The bootstrap command line of a node's runcmd, as cloud-init's shell will split it."""
+    import shlex
+
+    (line,) = [ln for ln in _parse(user_data)["runcmd"] if ci.BOOTSTRAP_PATH in ln]
+    command = ci.BOOTSTRAP_PATH + line.split(ci.BOOTSTRAP_PATH, 1)[1].split(" || ", 1)[0]
+    return shlex.split(command)[1:]
+
+
+def _bootstrap(tmp_path: Path, user_data: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
+    """Run a node's bootstrap script, as rendered, with its own args and its rendered K3s config."""
     root = tmp_path / "root"
     (root / "etc/rancher/k3s").mkdir(parents=True)
-    (root / "etc/rancher/k3s/config.yaml").write_text("token: x\n")
+    (root / "etc/rancher/k3s/config.yaml").write_text(_files(user_data)[ci.K3S_CONFIG_PATH]["content"])
     (root / "var/lib/rancher/k3s/server/tls/etcd").mkdir(parents=True)
-    script = _files(rendered["honeydue-prod-1"])[ci.BOOTSTRAP_PATH]["content"]
-    return _run_script(
+    script = _files(user_data)[ci.BOOTSTRAP_PATH]["content"]
+    fast = {"HONEYDUE_PROBE_PAUSE_SECONDS": "0", "HONEYDUE_BACKOFF_SECONDS": "1"}
+    proc, calls = _run_script(
         tmp_path,
         script,
-        [K3S_VERSION, PRIVATE_IPS[0]],
+        _bootstrap_argv(user_data),
         ["ip", "sleep", "sysctl", "curl", "systemctl"],
-        {"HONEYDUE_TEST_ROOT": str(root), **env},
+        {"HONEYDUE_TEST_ROOT": str(root), **fast, **env},
     )
+    return proc, calls, root
 
 
-def test_bootstrap_waits_for_the_private_ip_then_starts_k3s_without_blocking(
+def _dropin(root: Path, name: str) -> dict[str, Any]:
+    path = root / "etc/rancher/k3s/config.yaml.d" / name
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    doc = yaml.safe_load(path.read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_bootstrap_waits_for_the_private_nic_then_starts_k3s_without_blocking(
     tmp_path: Path, rendered: dict[str, str]
 ) -> None:
-    proc, calls = _bootstrap(tmp_path, rendered, STUB_IP_UP_AFTER="3")
+    proc, calls, root = _bootstrap(tmp_path, rendered["honeydue-prod-1"], STUB_IP_UP_AFTER="3", STUB_PRIVATE_IF="ens10")
     assert proc.returncode == 0, proc.stderr
-    assert [c for c in calls if c.startswith("ip ")] == [f"ip -o addr show to {PRIVATE_IPS[0]}"] * 3
-    root = tmp_path / "root"
-    rest = [c for c in calls if not c.startswith(("ip ", "sleep "))]
+    assert [c for c in calls if c.startswith("ip ")] == [f"ip -o -4 addr show to {PRIVATE_IPS[0]}"] * 3
+    # flannel follows the NIC that holds the private IP, whatever its name.
+    assert _dropin(root, "10-flannel-iface.yaml") == {"flannel-iface": "ens10"}
+    # No peer holds a cluster yet: day one, the bootstrap server initialises etcd.
+    assert _dropin(root, "20-join.yaml") == {"cluster-init": True}
+    probes = [c for c in calls if c.endswith("/cacerts")]
+    assert len(probes) == 4 * 2  # 4 rounds over both peers before it dares to initialise
+    rest = [c for c in calls if not c.startswith(("ip ", "sleep ")) and not c.endswith("/cacerts")]
     assert rest == [
         f"sysctl -p {root}/etc/sysctl.d/90-kubelet.conf",
-        "curl -fsSL --retry 10 --retry-delay 5 --retry-all-errors --connect-timeout 10 -o "
+        "curl -fsSL --retry 5 --retry-all-errors --connect-timeout 10 -o "
         + rest[1].split(" -o ", 1)[1].split(" ")[0]
         + f" https://raw.githubusercontent.com/k3s-io/k3s/{K3S_VERSION}/install.sh",
         f"installer VERSION={K3S_VERSION} SKIP_START=true EXEC=server",
         "systemctl enable k3s",
         "systemctl start --no-block k3s",
     ]
+    # The overlay and the join decision are in place before K3s is installed.
+    assert calls.index(rest[2]) > max(calls.index(p) for p in probes)
     tls = root / "var/lib/rancher/k3s/server"
     assert stat.S_IMODE((tls / "tls").stat().st_mode) == 0o700
     assert stat.S_IMODE((tls / "tls/etcd").stat().st_mode) == 0o700
     assert stat.S_IMODE((tls / "logs").stat().st_mode) == 0o700
 
 
+def test_a_rebuilt_bootstrap_server_joins_a_healthy_peer(
+    tmp_path: Path, real_nodes: list[NodeBootstrap], rendered: dict[str, str]
+) -> None:
+    """The bootstrap server's own rendered user_data, run on an empty disk while k3s-3 serves
+    the cluster's CA bundle (what K3s serves at /cacerts): it joins k3s-3, never cluster-init."""
+    bundle = tmp_path / "cacerts"
+    bundle.write_text(dict(real_nodes[0].ca_files)["server-ca.crt"])
+    proc, calls, root = _bootstrap(
+        tmp_path, rendered["honeydue-prod-1"], STUB_CACERTS=str(bundle), STUB_CACERTS_PEER=PRIVATE_IPS[2]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _dropin(root, "20-join.yaml") == {"server": f"https://{PRIVATE_IPS[2]}:6443"}
+    assert f"peer {PRIVATE_IPS[2]} holds the cluster: joining it" in proc.stderr
+    assert "systemctl start --no-block k3s" in calls
+
+
+def test_a_peer_of_another_cluster_is_not_joined(
+    tmp_path: Path, real_nodes: list[NodeBootstrap], rendered: dict[str, str]
+) -> None:
+    """A peer whose CA is not the token's (another cluster, or an impostor) does not count."""
+    other = make_real_nodes()[0]
+    bundle = tmp_path / "cacerts"
+    bundle.write_text(dict(other.ca_files)["server-ca.crt"])
+    proc, _, root = _bootstrap(
+        tmp_path, rendered["honeydue-prod-1"], STUB_CACERTS=str(bundle), STUB_CACERTS_PEER=PRIVATE_IPS[1]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _dropin(root, "20-join.yaml") == {"cluster-init": True}
+
+
+def test_a_joiner_joins_any_healthy_peer_or_else_the_bootstrap_server(
+    tmp_path: Path, real_nodes: list[NodeBootstrap], rendered: dict[str, str]
+) -> None:
+    proc, calls, root = _bootstrap(tmp_path / "day-one", rendered["honeydue-prod-2"])
+    assert proc.returncode == 0, proc.stderr
+    assert _dropin(root, "20-join.yaml") == {"server": f"https://{PRIVATE_IPS[0]}:6443"}
+    assert len([c for c in calls if c.endswith("/cacerts")]) == 2  # one round, no waiting
+
+    bundle = tmp_path / "cacerts"
+    bundle.write_text(dict(real_nodes[0].ca_files)["server-ca.crt"])
+    proc, _, root = _bootstrap(
+        tmp_path / "bootstrap-dead",
+        rendered["honeydue-prod-2"],
+        STUB_CACERTS=str(bundle),
+        STUB_CACERTS_PEER=PRIVATE_IPS[2],
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _dropin(root, "20-join.yaml") == {"server": f"https://{PRIVATE_IPS[2]}:6443"}
+
+
 def test_bootstrap_gives_up_on_a_missing_private_ip_with_a_clear_error(
     tmp_path: Path, rendered: dict[str, str]
 ) -> None:
-    proc, calls = _bootstrap(tmp_path, rendered, STUB_IP_UP_AFTER="1000", HONEYDUE_IP_WAIT_SECONDS="10")
+    proc, calls, _ = _bootstrap(
+        tmp_path, rendered["honeydue-prod-1"], STUB_IP_UP_AFTER="1000", HONEYDUE_IP_WAIT_SECONDS="10"
+    )
     assert proc.returncode != 0
     assert f"private IP {PRIVATE_IPS[0]} is not configured on any interface after 10s" in proc.stderr
     assert len([c for c in calls if c.startswith("ip ")]) == 6
     assert not [c for c in calls if c.startswith(("curl", "systemctl", "installer"))]
 
 
-def test_bootstrap_fails_when_the_installer_cannot_be_fetched(tmp_path: Path, rendered: dict[str, str]) -> None:
-    proc, calls = _bootstrap(tmp_path, rendered, STUB_CURL_FAIL="1")
+def test_bootstrap_retries_the_install_with_backoff(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, calls, _ = _bootstrap(tmp_path, rendered["honeydue-prod-2"], STUB_CURL_FAILS="2")
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in calls if c.startswith("sleep ")] == ["sleep 1", "sleep 2"]
+    assert "k3s install attempt 2 failed; retrying in 2s" in proc.stderr
+    assert calls[-1] == "systemctl start --no-block k3s"
+
+
+def test_bootstrap_fails_when_the_installer_never_comes(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, calls, _ = _bootstrap(
+        tmp_path, rendered["honeydue-prod-2"], STUB_CURL_FAILS="99", HONEYDUE_INSTALL_ATTEMPTS="3"
+    )
     assert proc.returncode != 0
+    assert "install failed 3 times" in proc.stderr
     assert not [c for c in calls if c.startswith(("systemctl", "installer"))]
+
+
+def _run_runcmd(tmp_path: Path, user_data: str, fail: set[str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The runcmd script as cloud-init writes it, each step replaced by a stub that may fail."""
+    script = "\n".join(_parse(user_data)["runcmd"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for path in (ci.HARDEN_PATH, ci.BOOTSTRAP_PATH, "systemctl"):
+        name = Path(path).name
+        if path != "systemctl":
+            script = script.replace(path, str(bin_dir / name))
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\necho {name} >> {tmp_path}/ran\nexit {1 if name in fail else 0}\n")
+        stub.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False, env=env)
+    return proc, (tmp_path / "ran").read_text().split()
+
+
+def test_a_failed_hardening_step_does_not_stop_the_k3s_bootstrap(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"honeydue-harden"})
+    assert ran == ["systemctl", "honeydue-harden", "honeydue-k3s-bootstrap"]
+    assert proc.returncode == 1 and "failed: harden" in proc.stderr
+
+
+def test_a_failed_k3s_bootstrap_still_hardens(tmp_path: Path, rendered: dict[str, str]) -> None:
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"honeydue-k3s-bootstrap"})
+    assert ran == ["systemctl", "honeydue-harden", "honeydue-k3s-bootstrap"]
+    assert proc.returncode == 1 and "failed: k3s-bootstrap" in proc.stderr
+
+
+def test_no_k3s_without_the_metadata_guard(tmp_path: Path, rendered: dict[str, str]) -> None:
+    """Fail closed: pods must never run on a node where they could read the user_data."""
+    proc, ran = _run_runcmd(tmp_path, rendered["honeydue-prod-2"], {"systemctl"})
+    assert ran == ["systemctl", "honeydue-harden"]
+    assert proc.returncode == 1 and "failed: metadata-guard" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import re
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from components.firewall import CloudflareRangesError, firewall_rules, validate_
 from tools import mockrt
 
 SERVER = "hcloud:index/server:Server"
+SSH_KEY = "hcloud:index/sshKey:SshKey"
+GATE = "pulumi-python:dynamic:Resource"
 FIREWALL = "hcloud:index/firewall:Firewall"
 ADMIN_PORTS = {"22", "2222", "6443", "2379", "2380", "10250"}
 WORLD = {"0.0.0.0/0", "::/0"}
@@ -71,6 +74,8 @@ def test_no_server_depends_on_another_server(prod_plan: mockrt.PlanResult) -> No
 def test_servers_protected_and_never_replaced_by_config(
     prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult
 ) -> None:
+    for server in servers(prod_plan) + servers(staging_plan):
+        assert server.options["deleteBeforeReplace"] is True  # same name, private IP, Primary IPs
     for server in servers(prod_plan):
         assert server.options["protect"] is True
         assert server.inputs["deleteProtection"] is True and server.inputs["rebuildProtection"] is True
@@ -84,7 +89,9 @@ def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: moc
     ips = [s.inputs["networks"][0]["ip"] for s in servers(prod_plan)]
     assert ips == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
     for server in servers(prod_plan):
-        assert server.inputs["firewallIds"] and server.inputs["networks"][0]["networkId"]
+        # the cluster firewall and the CI-access one (rules opened per CI run, always closed)
+        assert len(server.inputs["firewallIds"]) == 2 and server.inputs["networks"][0]["networkId"]
+        assert {f.urn for f in prod_plan.of_type(FIREWALL)} <= set(server.dependencies)
         assert server.inputs["placementGroupId"]  # all three share fsn1: spread group
 
 
@@ -96,7 +103,7 @@ def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.Pla
 def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
     published = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
     expected = set(published["ipv4"]) | set(published["ipv6"])
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     rules = firewall.inputs["rules"]
     web = [r for r in rules if r.get("port") in ("80", "443")]
     assert len(web) == 2
@@ -108,7 +115,7 @@ def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanRes
 
 
 def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     for rule in firewall.inputs["rules"]:
         if rule.get("port") in ADMIN_PORTS:
             assert not WORLD & set(rule["sourceIps"])
@@ -180,7 +187,7 @@ def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> No
     assert user == "server" and len(secret) >= 32
 
 
-def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
+def test_ca_files_only_on_the_bootstrap_server(prod_plan: mockrt.PlanResult) -> None:
     docs = [user_data(s) for s in servers(prod_plan)]
     tls_paths = [
         {f["path"] for f in d["write_files"] if f["path"].startswith("/var/lib/rancher/k3s/server/tls/")} for d in docs
@@ -205,12 +212,121 @@ def test_ca_files_only_on_first_server(prod_plan: mockrt.PlanResult) -> None:
     assert tls_paths[1] == set() and tls_paths[2] == set()
 
 
-def test_joiners_point_at_the_first_private_ip(prod_plan: mockrt.PlanResult) -> None:
-    configs = [yaml.safe_load(written(user_data(s), "/etc/rancher/k3s/config.yaml")) for s in servers(prod_plan)]
-    assert configs[0].get("cluster-init") is True and "server" not in configs[0]
-    assert [c.get("server") for c in configs[1:]] == ["https://10.0.1.11:6443"] * 2
-    sans = set(configs[0]["tls-san"])
-    assert "k8s.myhoneydue.com" in sans and {"10.0.1.11", "10.0.1.12", "10.0.1.13"} <= sans
+def _bootstrap_args(doc: dict[str, Any]) -> list[str]:
+    path = "/usr/local/sbin/honeydue-k3s-bootstrap "
+    (line,) = [ln for ln in doc["runcmd"] if path in ln]
+    return line.split(path, 1)[1].split(" || ", 1)[0].split()
+
+
+def test_bootstrap_server_is_chosen_by_config_and_joiners_name_it_first(prod_plan: mockrt.PlanResult) -> None:
+    docs = {s.inputs["name"]: user_data(s) for s in servers(prod_plan)}
+    assert _bootstrap_args(docs["honeydue-prod-k3s-1"]) == [
+        "v1.34.6+k3s1", "10.0.1.11", "bootstrap", "10.0.1.12", "10.0.1.13",
+    ]  # fmt: skip
+    assert _bootstrap_args(docs["honeydue-prod-k3s-2"])[1:] == ["10.0.1.12", "join", "10.0.1.11", "10.0.1.13"]
+    assert _bootstrap_args(docs["honeydue-prod-k3s-3"])[1:] == ["10.0.1.13", "join", "10.0.1.11", "10.0.1.12"]
+    labels = {s.inputs["name"]: s.inputs["labels"]["k3s-bootstrap"] for s in servers(prod_plan)}
+    assert labels == {"honeydue-prod-k3s-1": "true", "honeydue-prod-k3s-2": "false", "honeydue-prod-k3s-3": "false"}
+    for name, doc in docs.items():
+        cfg = yaml.safe_load(written(doc, "/etc/rancher/k3s/config.yaml"))
+        assert "cluster-init" not in cfg and "server" not in cfg, name  # decided at boot
+        assert cfg["tls-san"][0] == "k8s.myhoneydue.com" and cfg["node-ip"] in cfg["tls-san"]
+
+
+def test_another_bootstrap_server_moves_the_role_only(prod_plan: mockrt.PlanResult) -> None:
+    other = mockrt.run_program("prod", mockrt.stack_config("prod", {"bootstrapServer": "k3s-3"}))
+    docs = {s.inputs["name"]: user_data(s) for s in servers(other)}
+    assert _bootstrap_args(docs["honeydue-prod-k3s-3"])[2:] == ["bootstrap", "10.0.1.11", "10.0.1.12"]
+    assert _bootstrap_args(docs["honeydue-prod-k3s-1"])[2:] == ["join", "10.0.1.13", "10.0.1.12"]
+    tls = {n: [f for f in d["write_files"] if "/server/tls/" in f["path"]] for n, d in docs.items()}
+    assert tls["honeydue-prod-k3s-3"] and not tls["honeydue-prod-k3s-1"]
+    (gate,) = other.of_type(GATE)
+    assert gate.inputs["endpoint"] == f"https://{other.outputs['publicIpv4']['k3s-3']}:6443"
+
+
+def _identity(plan: mockrt.PlanResult) -> dict[str, Any]:
+    """Per server: what a change would replace or re-address, keyed by URN. The user_data minus
+    key material (the mock PKI makes fresh keys per run) must also be the same."""
+    out: dict[str, Any] = {}
+    for s in servers(plan):
+        doc = user_data(s)
+        doc["write_files"] = [f for f in doc["write_files"] if "/server/tls/" not in f["path"]]
+        for f in doc["write_files"]:
+            if f["path"] == "/etc/rancher/k3s/config.yaml":
+                f["content"] = re.sub(r"token: \S+", "token: T", f["content"])
+        out[s.urn] = (s.inputs["networks"][0]["ip"], s.inputs["labels"], s.inputs["location"], doc)
+    return out
+
+
+def test_reordering_servers_changes_no_server(prod_plan: mockrt.PlanResult) -> None:
+    """Moving the first entry to the end: same URNs, private IPs, roles and user_data."""
+    entries = mockrt.stack_config("prod")["servers"]
+    moved = mockrt.run_program("prod", mockrt.stack_config("prod", {"servers": [*entries[1:], entries[0]]}))
+    assert _identity(moved) == _identity(prod_plan)
+
+
+def test_removing_a_server_keeps_the_others_identity(prod_plan: mockrt.PlanResult) -> None:
+    entries = mockrt.stack_config("prod")["servers"]
+    five = [*entries, *({"name": f"k3s-{i}", "location": "fsn1", "privateIp": f"10.0.1.{10 + i}"} for i in (4, 5))]
+    before = mockrt.run_program("prod", mockrt.stack_config("prod", {"servers": five}))
+    # k3s-2 and k3s-4 go (5 -> 3 keeps a quorum size)
+    after = mockrt.run_program("prod", mockrt.stack_config("prod", {"servers": [five[0], five[2], five[4]]}))
+    kept = {s.urn: (s.inputs["name"], s.inputs["networks"][0]["ip"], s.inputs["labels"]) for s in servers(after)}
+    was = {s.urn: (s.inputs["name"], s.inputs["networks"][0]["ip"], s.inputs["labels"]) for s in servers(before)}
+    assert len(kept) == 3 and all(was[urn] == value for urn, value in kept.items())
+    ips = {r.urn for r in before.of_type("hcloud:index/primaryIp:PrimaryIp")}
+    gone = ("k3s-k3s-2-", "k3s-k3s-4-")
+    assert {r.urn for r in after.of_type("hcloud:index/primaryIp:PrimaryIp")} == {
+        u for u in ips if not any(g in u for g in gone)
+    }
+
+
+def test_ssh_keys_are_keyed_by_fingerprint() -> None:
+    keys = [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII9EQ8OryL6Oi5Eeoq4ApJh0LTbTkfZJPpw+jDCkotGm a@honeydue",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd0ZmFrZWtleWZvcnRlc3RzMDEyMzQ1Njc4 b@honeydue",
+    ]
+    both = mockrt.run_program("staging", mockrt.stack_config("staging", {"sshPublicKeys": keys}))
+    second = mockrt.run_program("staging", mockrt.stack_config("staging", {"sshPublicKeys": keys[1:]}))
+    urns = {r.inputs["publicKey"]: r.urn for r in both.of_type(SSH_KEY)}
+    assert {r.inputs["publicKey"]: r.urn for r in second.of_type(SSH_KEY)} == {keys[1]: urns[keys[1]]}
+    assert len(set(urns.values())) == 2
+
+
+def test_cluster_pki_is_protected_in_prod_only(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
+    def pki(plan: mockrt.PlanResult) -> dict[str, bool]:
+        return {
+            r.name: r.options["protect"]
+            for r in plan.resources
+            if r.type.startswith(("tls:", "random:")) and r.name.startswith("k3s-pki-")
+        }
+
+    prod = pki(prod_plan)
+    rotating = {"k3s-pki-admin", "k3s-pki-admin-key", "k3s-pki-admin-csr"}
+    assert rotating <= set(prod) and not any(prod[n] for n in rotating)
+    identity = {n for n in prod if n not in rotating}
+    assert {"k3s-pki-root-ca", "k3s-pki-root-ca-key", "k3s-pki-server-ca", "k3s-pki-server-ca-key",
+            "k3s-pki-service-key", "k3s-pki-token-secret", "k3s-pki-etcd-peer-ca-key"} <= identity  # fmt: skip
+    assert all(prod[n] for n in identity), {n for n in identity if not prod[n]}
+    assert not any(pki(staging_plan).values())
+
+
+def test_the_kubernetes_provider_is_gated_by_data_flow(
+    prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult
+) -> None:
+    for plan, protect in ((prod_plan, True), (staging_plan, False)):
+        (gate,) = plan.of_type(GATE)
+        (provider,) = plan.of_type("pulumi:providers:kubernetes")
+        # The kubeconfig is computed from the gate's output: no Kubernetes resource can be
+        # sent before the gate has passed, and none is sent when it fails.
+        assert gate.urn in provider.dependencies
+        kubeconfig = yaml.safe_load(mockrt.unwrap(provider.raw_inputs["kubeconfig"]))
+        assert provider.raw_inputs["kubeconfig"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
+        # The bootstrap server by IP (in its SANs), not the DNS name another component makes.
+        assert kubeconfig["clusters"][0]["cluster"]["server"] == gate.inputs["endpoint"]
+        # Provider inputs travel as strings.
+        assert provider.inputs["deleteUnreachable"] == json.dumps(not protect)
+        assert sorted(gate.inputs["nodes"]) == sorted(s.inputs["name"] for s in servers(plan))
 
 
 def test_kubeconfig_is_a_secret_admin_client_cert(prod_plan: mockrt.PlanResult) -> None:

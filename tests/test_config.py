@@ -50,7 +50,8 @@ def test_prod_and_staging_shapes() -> None:
     prod, staging = load_config(raw("prod")), load_config(raw("staging"))
     assert len(prod.servers) == 3 and len(staging.servers) == 1
     assert [s.private_ip for s in prod.servers] == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
-    assert prod.servers[0].first and not any(s.first for s in prod.servers[1:])
+    assert [s.name for s in prod.servers if s.bootstrap] == ["k3s-1"]
+    assert [s.name for s in staging.servers if s.bootstrap] == ["stg-1"]
     assert set(prod.web_hostnames).isdisjoint(staging.web_hostnames)
     assert prod.manage_zone_settings and not staging.manage_zone_settings
 
@@ -92,11 +93,22 @@ def test_stack_files_hold_no_secret_in_clear() -> None:
 
 # --- each rule: the failing input and its message ----------------------------------------------
 
+
+def _servers_in(prefix: str) -> list[dict[str, str]]:
+    """prod's three servers, re-addressed into another /24."""
+    return [{"name": f"k3s-{i}", "location": "fsn1", "privateIp": f"{prefix}.{10 + i}"} for i in (1, 2, 3)]
+
+
 RULES: list[tuple[str, dict[str, Any], str, str]] = [
     # (key in message, overrides, stack, fragment of the allowed text)
     (
         "servers",
-        {"servers": [{"name": "a", "location": "fsn1"}, {"name": "b", "location": "fsn1"}]},
+        {
+            "servers": [
+                {"name": "k3s-1", "location": "fsn1", "privateIp": "10.0.1.11"},
+                {"name": "b", "location": "fsn1", "privateIp": "10.0.1.12"},
+            ]
+        },
         "prod",
         "1, 3 or 5",
     ),
@@ -104,33 +116,97 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
         "servers[1].name",
         {
             "servers": [
-                {"name": "a", "location": "fsn1"},
-                {"name": "a", "location": "fsn1"},
-                {"name": "c", "location": "fsn1"},
+                {"name": "k3s-1", "location": "fsn1", "privateIp": "10.0.1.11"},
+                {"name": "k3s-1", "location": "fsn1", "privateIp": "10.0.1.12"},
+                {"name": "c", "location": "fsn1", "privateIp": "10.0.1.13"},
             ]
         },
         "prod",
         "duplicate",
     ),
-    ("servers[0].name", {"servers": [{"name": "Bad_Name", "location": "nbg1"}]}, "staging", "DNS label"),
-    ("servers[0].location", {"servers": [{"name": "a", "location": "ash"}]}, "staging", "network zone eu-central"),
-    ("servers[0].zone", {"servers": [{"name": "a", "location": "nbg1", "zone": "x"}]}, "staging", "unknown key"),
+    (
+        "servers[0].name",
+        {
+            "servers": [{"name": "Bad_Name", "location": "nbg1", "privateIp": "10.1.1.11"}],
+            "bootstrapServer": "Bad_Name",
+        },
+        "staging",
+        "DNS label",
+    ),
+    (
+        "servers[0].location",
+        {"servers": [{"name": "stg-1", "location": "ash", "privateIp": "10.1.1.11"}]},
+        "staging",
+        "network zone eu-central",
+    ),
+    (
+        "servers[0].zone",
+        {"servers": [{"name": "stg-1", "location": "nbg1", "privateIp": "10.1.1.11", "zone": "x"}]},
+        "staging",
+        "unknown key",
+    ),
     (
         "servers[0].privateIp",
-        {"servers": [{"name": "a", "location": "nbg1", "privateIp": "10.9.0.5"}]},
+        {"servers": [{"name": "stg-1", "location": "nbg1", "privateIp": "10.9.0.5"}]},
         "staging",
         "usable host",
+    ),
+    # Identity is explicit: no address is derived from the list position.
+    ("servers[0].privateIp", {"servers": [{"name": "stg-1", "location": "nbg1"}]}, "staging", "required"),
+    # The subnet's network, gateway (first host) and broadcast addresses are not for servers.
+    *(
+        (
+            "servers[0].privateIp",
+            {"servers": [{"name": "stg-1", "location": "nbg1", "privateIp": ip}]},
+            "staging",
+            "usable host",
+        )
+        for ip in ("10.1.1.0", "10.1.1.1", "10.1.1.255")
+    ),
+    (
+        "servers[2].privateIp",
+        {
+            "servers": [
+                {"name": "k3s-1", "location": "fsn1", "privateIp": "10.0.1.11"},
+                {"name": "k3s-2", "location": "fsn1", "privateIp": "10.0.1.12"},
+                {"name": "k3s-3", "location": "fsn1", "privateIp": "10.0.1.11"},
+            ]
+        },
+        "prod",
+        "duplicate private IP",
+    ),
+    ("bootstrapServer", {"bootstrapServer": "k3s-9"}, "prod", "must name one of servers: k3s-1, k3s-2, k3s-3"),
+    (
+        "etcdS3.retention",
+        {"etcdS3": {"endpoint": "s3.example", "bucket": "b", "folder": "f", "region": "r"}},
+        "prod",
+        "required",
+    ),
+    (
+        "etcdS3.retention",
+        {"etcdS3": {"endpoint": "s3.example", "bucket": "b", "folder": "f", "region": "r", "retention": 0}},
+        "prod",
+        "1 or more",
     ),
     ("k3sVersion", {"k3sVersion": "1.34.6"}, "prod", "v1.34.6+k3s1"),
     (
         "privateNetworkCidr",
-        {"privateNetworkCidr": "100.64.0.0/16", "privateSubnetCidr": "100.64.1.0/24"},
+        {
+            "privateNetworkCidr": "100.64.0.0/16",
+            "privateSubnetCidr": "100.64.1.0/24",
+            "servers": _servers_in("100.64.1"),
+        },
         "prod",
         "RFC1918",
     ),
     ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.0/15"}, "prod", "/16 to /24"),
     ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.1/16"}, "prod", "no host bits"),
-    ("privateSubnetCidr", {"privateSubnetCidr": "10.5.1.0/24"}, "prod", "inside privateNetworkCidr"),
+    (
+        "privateSubnetCidr",
+        {"privateSubnetCidr": "10.5.1.0/24", "servers": _servers_in("10.5.1")},
+        "prod",
+        "inside privateNetworkCidr",
+    ),
     ("clusterCidr", {"clusterCidr": "10.0.0.0/16"}, "prod", "overlap privateNetworkCidr"),
     ("serviceCidr", {"serviceCidr": "10.42.128.0/17"}, "prod", "overlap clusterCidr"),
     ("adminCidrs", {"adminCidrs": []}, "prod", "at least one"),
@@ -188,7 +264,7 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("sshPublicKeys[0]", {"sshPublicKeys": ["not-a-key"]}, "prod", "OpenSSH public key"),
     (
         "etcdS3.bucket",
-        {"etcdS3": {"endpoint": "s3.example.com", "bucket": "", "folder": "p", "region": "r"}},
+        {"etcdS3": {"endpoint": "s3.example.com", "bucket": "", "folder": "p", "region": "r", "retention": 5}},
         "prod",
         "non-empty",
     ),
@@ -268,12 +344,29 @@ def test_appending_a_server_keeps_existing_names_and_ips() -> None:
             "prod",
             servers=[
                 *raw("prod")["servers"],
-                {"name": "k3s-4", "location": "fsn1"},
-                {"name": "k3s-5", "location": "fsn1"},
+                {"name": "k3s-4", "location": "fsn1", "privateIp": "10.0.1.14"},
+                {"name": "k3s-5", "location": "fsn1", "privateIp": "10.0.1.15"},
             ],
         )
     )
     assert five.servers[:3] == three.servers
+
+
+def test_reordering_servers_changes_no_identity() -> None:
+    """Moving the first entry to the end moves no address and no role."""
+    servers = raw("prod")["servers"]
+    before = {s.name: s for s in load_config(raw("prod")).servers}
+    after = {s.name: s for s in load_config(raw("prod", servers=[*servers[1:], servers[0]])).servers}
+    assert after == before
+    assert before["k3s-1"].bootstrap
+
+
+def test_bootstrap_server_is_required() -> None:
+    config = raw("prod")
+    del config["bootstrapServer"]
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert [p.key for p in info.value.problems] == ["bootstrapServer"]
 
 
 # --- property-based: CIDR and port rules -------------------------------------------------------

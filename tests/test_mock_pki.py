@@ -187,11 +187,15 @@ def _certs(bundle: str) -> list[x509.Certificate]:
 def _pki(plan: mockrt.PlanResult) -> dict[str, Any]:
     """Role -> certificate / key, read from what the program registered and rendered."""
     by_name = {r.name: r for r in plan.resources}
-    first = next(r for r in plan.of_type("hcloud:index/server:Server") if r.inputs["labels"].get("k3s-first") == "true")
-    doc = yaml.safe_load(first.inputs["userData"])
-    files = {f["path"]: f["content"] for f in doc.get("write_files", [])}
-    config = next(yaml.safe_load(c) for p, c in files.items() if p == "/etc/rancher/k3s/config.yaml")
     tls_dir = "/var/lib/rancher/k3s/server/tls/"
+    # The bootstrap server: the one whose user_data carries the CA files.
+    docs = [yaml.safe_load(s.inputs["userData"]) for s in plan.of_type("hcloud:index/server:Server")]
+    files = next(
+        files
+        for files in ({f["path"]: f["content"] for f in doc.get("write_files", [])} for doc in docs)
+        if tls_dir + "server-ca.crt" in files
+    )
+    config = yaml.safe_load(files["/etc/rancher/k3s/config.yaml"])
     # The admin certificate, wherever the program passes it (readiness gate, kubeconfig...).
     admins = [
         cert

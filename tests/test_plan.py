@@ -118,7 +118,7 @@ def test_resources_json_records_parents_dependencies_and_options(prod_plan: mock
     server = prod_plan.of_type("hcloud:index/server:Server")[0]
     subnet = prod_plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
     assert subnet.urn in server.dependencies  # depends_on
-    firewall = prod_plan.of_type("hcloud:index/firewall:Firewall")[0]
+    (firewall,) = [f for f in prod_plan.of_type("hcloud:index/firewall:Firewall") if f.name == "fw-firewall"]
     assert firewall.urn in server.dependencies  # from an input
     assert server.options["protect"] is True
     assert set(server.options["ignoreChanges"]) == {"userData", "image", "sshKeys"}
@@ -186,11 +186,13 @@ def test_first_preview_of_an_empty_stack_runs(stack: str) -> None:
     assert preview.preview and [r.urn for r in preview.resources] == [r.urn for r in full.resources]
     servers = preview.of_type("hcloud:index/server:Server")
     assert servers and all(s.inputs["userData"] == mockrt.UNKNOWN for s in servers)  # built from the PKI
-    assert all(s.inputs["firewallIds"] == [mockrt.UNKNOWN] for s in servers)  # an ID
+    assert all(s.inputs["firewallIds"] and set(s.inputs["firewallIds"]) == {mockrt.UNKNOWN} for s in servers)  # IDs
     records = preview.of_type("cloudflare:index/dnsRecord:DnsRecord")
     assert records and all(r.inputs["content"] == mockrt.UNKNOWN for r in records)  # Primary IP outputs
-    gate = next(r for r in preview.resources if r.type == "pulumi-python:dynamic:Resource")
-    assert gate.inputs["url"] == mockrt.UNKNOWN
+    # The Kubernetes provider is gated on the readiness gate: its kubeconfig is unknown until the
+    # servers exist and the gate passes, and every Kubernetes resource waits on it.
+    k8s = [r for r in preview.resources if r.type == "pulumi:providers:kubernetes"]
+    assert all(r.inputs["kubeconfig"] == mockrt.UNKNOWN for r in k8s)
     # What does not depend on an output is known in preview exactly as in a deployment.
     by_urn = full.by_urn()
     network = preview.of_type("hcloud:index/network:Network")[0]

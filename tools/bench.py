@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 5
-SDK_IMPORT = "import pulumi, pulumi_hcloud, pulumi_cloudflare, pulumi_tls, pulumi_random, yaml"
+SDK_IMPORT = "import pulumi, pulumi_hcloud, pulumi_cloudflare, pulumi_kubernetes, pulumi_tls, pulumi_random, yaml"
 HETZNER_USER_DATA_LIMIT = 32_768
 
 

@@ -4,7 +4,7 @@
 #   usage: tools/validators.sh            (VENV=path overrides the repo's .venv)
 # Installs / provides:
 #   - cloud-init 22.4.2 (Debian 12 apt): its Python schema API, run under /usr/bin/python3
-#   - shellcheck, docker-registry (Debian 12 apt)
+#   - shellcheck, docker-registry, nftables (Debian 12 apt)
 #   - the cloud-init cloud-config schema of Debian 13 (25.1.x), which flags unknown top-level
 #     keys; extracted to $HONEYDUE_CACHE/cloud-init-schema/ (see tests/test_cloud_init.py)
 #   - check-jsonschema and cryptography in the venv (exact pins)
@@ -34,6 +34,8 @@ apt_missing=()
 command -v shellcheck >/dev/null || apt_missing+=(shellcheck)
 # The signature end-to-end test serves images from Debian's registry on a loopback port.
 command -v docker-registry >/dev/null || apt_missing+=(docker-registry)
+# tests/test_metadata_guard.py loads the node's nftables guard in namespaces it creates.
+command -v nft >/dev/null || apt_missing+=(nftables)
 # trixie-fetch.sh needs the archive keyring that knows Debian 13's signing keys.
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || apt_missing+=(debian-archive-keyring)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
