@@ -258,3 +258,16 @@ def test_hcloud_replace_table_matches_the_provider_schema() -> None:
             flagged[typ] = keys
     ours = {t: k for t, k in replacements.REPLACE_ON_CHANGES.items() if t.startswith("hcloud:")}
     assert ours == flagged
+
+
+def test_make_plan_diff_needs_a_base() -> None:
+    proc = subprocess.run(["make", "--no-print-directory", "plan-diff"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "usage: make plan-diff BASE=<git ref>" in proc.stdout + proc.stderr
+
+
+def test_a_stack_new_in_the_working_tree_is_all_added(base: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """A stack file the base lacks is an empty stack there: everything added, nothing refused."""
+    d = plan_diff.diff({"stack": "prod", "resources": {}}, base[1])
+    assert len(d.added) == len(base[1]["resources"]) and d.stateful == [] and d.removed == []
+    gone = plan_diff.diff(base[1], {"stack": "prod", "resources": {}})
+    assert {op for op, _, _ in gone.stateful} == {"DELETE"} and plan_diff.report(gone, {})[1] == len(gone.stateful)

@@ -325,8 +325,14 @@ def run_diff(
     with tempfile.TemporaryDirectory(prefix="plan-diff-") as tmp:
         base = Path(tmp) / "base"
         commit = export_tree(tree, base_ref, base)
-        stacks = stacks or _stacks(tree)
-        jobs = [(label, src, stack) for stack in stacks for label, src in (("base", base), ("head", tree))]
+        stacks = stacks or sorted({*_stacks(tree), *_stacks(base)})
+        # A stack file that one side lacks is an empty stack there: all added, or all removed.
+        jobs = [
+            (label, src, stack)
+            for stack in stacks
+            for label, src in (("base", base), ("head", tree))
+            if ((config_dir if label == "head" and config_dir else src) / f"Pulumi.{stack}.yaml").exists()
+        ]
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             futures = {
                 (label, stack): pool.submit(
@@ -343,8 +349,9 @@ def run_diff(
         lines = [f"plan-diff: BASE={base_ref} ({commit[:12]}) -> working tree {tree}"]
         blocked = 0
         for stack in stacks:
-            old = json.loads((Path(tmp) / f"base-{stack}.json").read_text())
-            new = json.loads((Path(tmp) / f"head-{stack}.json").read_text())
+            empty = json.dumps({"stack": stack, "resources": {}})
+            snapshots = [Path(tmp) / f"{label}-{stack}.json" for label in ("base", "head")]
+            old, new = (json.loads(p.read_text() if p.exists() else empty) for p in snapshots)
             stack_lines, stack_blocked = report(diff(old, new), allow, allow_file.name)
             lines += stack_lines
             blocked += stack_blocked
