@@ -271,3 +271,10 @@ def test_a_stack_new_in_the_working_tree_is_all_added(base: tuple[Path, dict[str
     assert len(d.added) == len(base[1]["resources"]) and d.stateful == [] and d.removed == []
     gone = plan_diff.diff(base[1], {"stack": "prod", "resources": {}})
     assert {op for op, _, _ in gone.stateful} == {"DELETE"} and plan_diff.report(gone, {})[1] == len(gone.stateful)
+
+
+def test_values_print_as_the_program_wrote_them() -> None:
+    """The mock runtime turns numbers into floats; the report shows 3, not 3.0."""
+    assert plan_diff._value_change([48202605.0], [48202605.0, 16.0]) == "[48202605] -> [48202605, 16]"
+    assert plan_diff._value_change(plan_diff.ABSENT, True) == "(absent) -> true"
+    assert plan_diff._value_change("a" * 300, "b").endswith("... -> b")
