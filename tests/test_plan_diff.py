@@ -234,7 +234,13 @@ def test_replace_rules_for_kubernetes_and_helm() -> None:
     assert replacements.replacing_paths("kubernetes:apps/v1:StatefulSet", ["spec.replicas", "spec.serviceName"]) == [
         "spec.serviceName"
     ]
-    assert replacements.replacing_paths("kubernetes:core/v1:PersistentVolumeClaim", ["spec.resources.requests.storage"])
+    pvc = "kubernetes:core/v1:PersistentVolumeClaim"
+    assert replacements.replacing_paths(pvc, ["spec.resources.requests.storage"]) == []  # grows in place
+    assert replacements.replacing_paths(pvc, ["spec.storageClassName"]) == ["spec.storageClassName"]
+    pod = "kubernetes:core/v1:Pod"
+    assert replacements.replacing_paths(pod, ["spec.containers[1].image", "metadata.labels.a"]) == [
+        "spec.containers[1].image"
+    ]
     assert replacements.replacing_paths("kubernetes:apps/v1:Deployment", ["metadata.name", "spec.template"]) == [
         "metadata.name"
     ]

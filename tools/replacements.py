@@ -12,9 +12,10 @@ Replace-on-change properties at the pinned provider versions, by source:
   snapshot of 2026-06-11) and cloudflare/terraform-provider-cloudflare (internal/services/*/
   schema.go at v5.22.0; the exact v5 release pulumi-cloudflare 6.23.1 bridges could not be read,
   so this is the nearest stored release).
-- kubernetes 4.34.2: the provider's own table (provider/pkg/provider/forcenew.go of
-  pulumi/pulumi-kubernetes, stored copy): metadata.name/namespace for every kind plus per-kind
-  paths. Helm releases: a new name or namespace is a new release.
+- kubernetes 4.34.2: the provider's own table (provider/v4/pkg/provider/forcenew.go of
+  pulumi/pulumi-kubernetes, a stored v4 copy; the exact 4.34.2 tag was not read):
+  metadata.name/namespace for every kind plus per-kind paths. Helm releases: a new name or
+  namespace is a new release.
 """
 
 from __future__ import annotations
@@ -111,10 +112,30 @@ REPLACE_ON_CHANGES: dict[str, frozenset[str]] = {
     "kubernetes:helm.sh/v3:Release": frozenset({"name", "namespace"}),
 }
 
-# Kubernetes objects: dotted paths (prefixes) whose change replaces, by "group/version:Kind".
+# Kubernetes objects: dotted paths (prefixes) whose change replaces, by "group/version:Kind", as
+# the v4 provider's forceNewProperties has them (provider/v4/pkg/provider/forcenew.go). Secret
+# and ConfigMap data replace too unless the provider sets enableSecretMutable /
+# enableConfigMapMutable (default off) and the object is not immutable: assumed off here.
 _K8S_ALL = ("metadata.name", "metadata.namespace")
-_K8S_LABEL_SELECTOR = ("spec.selector",)
+_CONTAINER = (
+    "args", "command", "env", "image", "imagePullPolicy", "lifecycle", "livenessProbe", "ports", "readinessProbe",
+    "resources", "securityContext", "stdin", "stdinOnce", "terminationMessagePath", "terminationMessagePolicy",
+    "tty", "volumeDevices", "volumeMounts", "workingDir",
+)  # fmt: skip
+_POD_SPEC = (
+    "affinity", "automountServiceAccountToken", "dnsConfig", "dnsPolicy", "enableServiceLinks", "hostAliases",
+    "hostIPC", "hostNetwork", "hostPID", "hostname", "imagePullSecrets", "nodeName", "nodeSelector", "overhead",
+    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "restartPolicy", "runtimeClassName",
+    "schedulerName", "securityContext", "serviceAccount", "serviceAccountName", "shareProcessNamespace",
+    "subdomain", "terminationGracePeriodSeconds", "volumes",
+)  # fmt: skip
+_PV_SOURCES = (
+    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc", "flexVolume", "flocker",
+    "gcePersistentDisk", "glusterfs", "hostPath", "iscsi", "local", "nfs", "photonPersistentDisk",
+    "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "vsphereVolume",
+)  # fmt: skip
 K8S_REPLACE_PATHS: dict[str, tuple[str, ...]] = {
+    "apps/v1:DaemonSet": ("spec.selector",),
     "apps/v1:Deployment": ("spec.selector",),
     "apps/v1:StatefulSet": (
         "spec.podManagementPolicy",
@@ -123,15 +144,22 @@ K8S_REPLACE_PATHS: dict[str, tuple[str, ...]] = {
         "spec.serviceName",
         "spec.volumeClaimTemplates",
     ),
+    "batch/v1:Job": ("spec.completions", "spec.parallelism", "spec.selector", "spec.template"),
     "core/v1:ConfigMap": ("binaryData", "data"),
-    "core/v1:PersistentVolumeClaim": ("spec",),
-    "core/v1:Secret": ("type", "stringData", "data"),
-    "core/v1:Service": ("spec.clusterIP", "spec.type"),
+    "core/v1:PersistentVolume": tuple(f"spec.{source}" for source in _PV_SOURCES),
+    # spec.resources is not here: a PVC grows in place.
+    "core/v1:PersistentVolumeClaim": ("spec.accessModes", "spec.selector", "spec.storageClassName", "spec.volumeName"),
+    "core/v1:Pod": (
+        *(f"spec.{field}" for field in _POD_SPEC),
+        *(f"spec.{kind}[*].{field}" for kind in ("containers", "initContainers") for field in _CONTAINER),
+    ),
     "core/v1:ResourceQuota": ("spec.scopes",),
-    "batch/v1:Job": ("spec.selector", "spec.template"),
-    "storage.k8s.io/v1:StorageClass": ("parameters", "provisioner"),
-    "rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "core/v1:Secret": ("type", "stringData", "data"),
+    "core/v1:Service": ("spec.clusterIP",),
+    "policy/v1beta1:PodDisruptionBudget": ("spec",),
     "rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
+    "rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "storage.k8s.io/v1:StorageClass": ("parameters", "provisioner"),
 }
 
 
@@ -145,7 +173,9 @@ def _k8s_kind(typ: str) -> str | None:
 
 
 def _covers(prefix: str, path: str) -> bool:
-    return path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "[")
+    """`prefix` (which may hold `[*]`) names `path` or an ancestor of it."""
+    pattern = re.escape(prefix).replace(r"\[\*\]", r"\[\d+\]")
+    return re.fullmatch(pattern + r"([.\[].*)?", path) is not None
 
 
 def replacing_paths(typ: str, changed: Sequence[str], replace_on_changes: Sequence[str] = ()) -> list[str]:
