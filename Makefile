@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint typecheck pytest validators policy-check bench clean
+.PHONY: plan plan-diff test lint typecheck pytest validators policy-check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  $(PY) -m pip install -q --disable-pip-version-check "$$pkg" || exit 1; done
 	@touch $@
 
+# make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
+# (IDs and outputs unknown) into build/<stack>-preview.
 plan: $(STAMP)
-	$(PY) tools/plan.py --stack $(STACK)
+	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
+
+# make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints
+# what would be added, removed, replaced and changed; exits 1 when a stateful resource would be
+# deleted or replaced and replacements.allow does not list it (default: every stack).
+plan-diff: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref> [STACK=<stack>]"; exit 2; }
+	$(PY) tools/plan_diff.py --base "$(BASE)" $(if $(filter command line,$(origin STACK)),--stack "$(STACK)")
 
 validators:
 	bash tools/validators.sh

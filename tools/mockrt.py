@@ -1,93 +1,66 @@
 """Run the real `__main__.py` in Pulumi's mock runtime and record every registration.
 
-No CLI, no plugins, no network. The mocks return realistic outputs (real TLS keys and
-certificates made with `cryptography`, numeric Hetzner IDs, addresses from documentation
+No CLI, no plugins, no network. The mocks return realistic outputs (the tls provider's key and
+certificate encodings from tools/mock_pki.py, numeric Hetzner IDs, addresses from documentation
 ranges, today's Cloudflare IP ranges from a snapshot), because under mocks an input built from
 a missing output silently disappears together with its dependency.
 
-The recording wraps `MockMonitor.RegisterResource` (an internal API: pinned SDK version, and
-covered by tests/test_plan.py), which sees the full request: parent, dependencies from
-`depends_on` and from inputs, protect, ignoreChanges, and the serialized inputs with secrets
-still wrapped.
+Every mock output is a function of the resource's URN, its inputs and a fixed seed: never of
+registration order, the clock or fresh randomness. Two plans of the same commit and config are
+byte-identical.
+
+With `preview=True` the run is a first `pulumi preview` of an empty stack: IDs and every
+output-only property are unknown, inputs echo back (unknown where they came from an unknown),
+and the readiness gate (a dynamic resource) returns nothing.
+
+The SDK's private API (the full RegisterResource request, the URN inside `new_resource`) is
+used only in tools/mock_sdk.py.
 """
 
 from __future__ import annotations
 
-import contextvars
-import datetime as dt
 import hashlib
 import ipaddress
 import json
+import multiprocessing
 import runpy
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi.runtime import Mocks
 
+from tools import mock_pki, mock_sdk
+from tools.mock_config import engine_config, stack_config
+
+__all__ = [
+    "SECRET_SIG",
+    "SIG_KEY",
+    "UNKNOWN",
+    "PlanMocks",
+    "PlanResult",
+    "Registration",
+    "component_tree",
+    "engine_config",
+    "is_kubernetes_object",
+    "redact",
+    "run_program",
+    "run_program_isolated",
+    "stack_config",
+    "unwrap",
+]
+
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_SIG = mock_sdk.SECRET_SIG
+SIG_KEY = mock_sdk.SIG_KEY
+UNKNOWN = mock_sdk.UNKNOWN
 CLOUDFLARE_IPS = ROOT / "tools" / "fixtures" / "cloudflare-ips.json"
-
-
-# --------------------------------------------------------------------------------------------
-# Stack config as the engine would pass it
-# --------------------------------------------------------------------------------------------
-
-
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Raw config of `Pulumi.<stack>.yaml` (keys without namespace), secrets set to placeholders.
-
-    `secure:` values and unset secrets alike become `plan-placeholder-<key>`: the plan never
-    sees a real secret. Keys in `overrides` replace (or, with value None, remove) stack values.
-    """
-    from components.config import CONDITIONAL_SECRETS, PROJECT, project_schema
-
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name}")
-    doc = yaml.safe_load(path.read_text()) or {}
-    raw: dict[str, Any] = {}
-    for key, value in (doc.get("config") or {}).items():
-        namespace, _, name = key.partition(":")
-        if namespace != PROJECT:
-            continue
-        raw[name] = value
-    for key, value in (overrides or {}).items():
-        if value is None:
-            raw.pop(key, None)
-        else:
-            raw[key] = value
-    for name, spec in project_schema().items():
-        if not spec.secret:
-            continue
-        gate = CONDITIONAL_SECRETS.get(name)
-        if gate is not None and raw.get(gate) is None:
-            continue
-        if overrides and name in overrides and overrides[name] is None:
-            continue
-        if isinstance(raw.get(name), dict) or name not in raw:
-            raw[name] = f"plan-placeholder-{name}"
-    return raw
-
-
-def engine_config(raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """The engine's view: `honeydue:key` -> string (JSON for non-strings), plus secret keys."""
-    from components.config import PROJECT, project_schema
-
-    schema = project_schema()
-    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
-    secret_keys = [f"{PROJECT}:{k}" for k in raw if k in schema and schema[k].secret]
-    return config, secret_keys
-
-
-# --------------------------------------------------------------------------------------------
-# Realistic mock outputs
-# --------------------------------------------------------------------------------------------
+DEFAULT_SEED = "honeydue-offline-plan-v1"
+# The three TEST-NET ranges (RFC 5737): 762 host addresses for mock public IPv4s.
+_TEST_NETS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+_IPV4_POOL = [str(h) for net in _TEST_NETS for h in net.hosts()]
 
 
 def unwrap(value: Any) -> Any:
@@ -114,233 +87,145 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _digest(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:4], "big")
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(v) for v in value)
+    return bool(value == UNKNOWN)
 
 
-class _Pki:
-    """Real keys and certificates for the tls provider's resources (cryptography)."""
-
-    @staticmethod
-    def private_key(inputs: Mapping[str, Any]) -> dict[str, Any]:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-        algorithm = inputs.get("algorithm", "RSA")
-        key: Any
-        if algorithm == "ECDSA":
-            curve = {"P256": ec.SECP256R1(), "P384": ec.SECP384R1()}[inputs.get("ecdsaCurve", "P256")]
-            key = ec.generate_private_key(curve)
-        elif algorithm == "RSA":
-            key = rsa.generate_private_key(65537, int(inputs.get("rsaBits", 2048)))
-        else:
-            raise ValueError(f"mock tls: unsupported algorithm {algorithm}")
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        pub = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        return {"privateKeyPem": pem, "publicKeyPem": pub, "privateKeyPemPkcs8": pem}
-
-    @staticmethod
-    def _name(subject: Mapping[str, Any] | None) -> Any:
-        from cryptography import x509
-        from cryptography.x509.oid import NameOID
-
-        subject = subject or {}
-        attrs = []
-        for key, oid in (("organization", NameOID.ORGANIZATION_NAME), ("commonName", NameOID.COMMON_NAME)):
-            if subject.get(key):
-                attrs.append(x509.NameAttribute(oid, subject[key]))
-        for org in subject.get("organizationalUnit", []) or []:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org))
-        return x509.Name(attrs)
-
-    @classmethod
-    def _cert(
-        cls,
-        inputs: Mapping[str, Any],
-        subject: Any,
-        public_key: Any,
-        issuer: Any,
-        signing_key: Any,
-        sans: list[str] | None = None,
-    ) -> str:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.x509.oid import ExtendedKeyUsageOID
-
-        now = dt.datetime.now(dt.UTC)
-        hours = int(inputs.get("validityPeriodHours", 24 * 365))
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=hours))
-        )
-        is_ca = bool(inputs.get("isCaCertificate"))
-        builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        uses = set(inputs.get("allowedUses", []) or [])
-        eku = [
-            o
-            for u, o in (
-                ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH),
-                ("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
-            )
-            if u in uses
-        ]
-        if eku:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        names: list[x509.GeneralName] = []
-        for san in sans or []:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(san)))
-            except ValueError:
-                names.append(x509.DNSName(san))
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(signing_key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    @staticmethod
-    def _load_key(pem: str) -> Any:
-        from cryptography.hazmat.primitives import serialization
-
-        return serialization.load_pem_private_key(pem.encode(), password=None)
-
-    @classmethod
-    def self_signed(cls, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        key = cls._load_key(inputs["privateKeyPem"])
-        name = cls._name(inputs.get("subject"))
-        sans = list(inputs.get("dnsNames", []) or []) + list(inputs.get("ipAddresses", []) or [])
-        return {"certPem": cls._cert(inputs, name, key.public_key(), name, key, sans)}
-
-    @classmethod
-    def cert_request(cls, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-
-        key = cls._load_key(inputs["privateKeyPem"])
-        builder = x509.CertificateSigningRequestBuilder().subject_name(cls._name(inputs.get("subject")))
-        names: list[x509.GeneralName] = [x509.DNSName(n) for n in inputs.get("dnsNames", []) or []]
-        names += [x509.IPAddress(ipaddress.ip_address(n)) for n in inputs.get("ipAddresses", []) or []]
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        csr = builder.sign(key, hashes.SHA256())
-        return {"certRequestPem": csr.public_bytes(serialization.Encoding.PEM).decode()}
-
-    @classmethod
-    def locally_signed(cls, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        from cryptography import x509
-
-        csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
-        ca = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
-        ca_key = cls._load_key(inputs["caPrivateKeyPem"])
-        sans: list[str] = []
-        try:
-            ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            sans = [str(v) for v in ext.get_values_for_type(x509.DNSName)]
-            sans += [str(v) for v in ext.get_values_for_type(x509.IPAddress)]
-        except x509.ExtensionNotFound:
-            pass
-        pem = cls._cert(inputs, csr.subject, csr.public_key(), ca.subject, ca_key, sans)
-        return {"certPem": pem}
-
-    _origin_ca: tuple[Any, Any] | None = None
-
-    @classmethod
-    def origin_ca(cls, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Stands in for Cloudflare's Origin CA: signs the CSR for the requested hostnames."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        if cls._origin_ca is None:
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mock Cloudflare Origin CA")])
-            cls._origin_ca = (key, name)
-        key, name = cls._origin_ca
-        csr = x509.load_pem_x509_csr(inputs["csr"].encode())
-        days = int(inputs.get("requestedValidity", 5475))
-        pem = cls._cert(
-            {"validityPeriodHours": days * 24, "allowedUses": ["server_auth"]},
-            csr.subject,
-            csr.public_key(),
-            name,
-            key,
-            list(inputs.get("hostnames", [])),
-        )
-        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"certificate": pem, "expiresOn": expires}
-
-
-def _hcloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    n = _digest(typ, name)
-    if typ == "hcloud:index/primaryIp:PrimaryIp":
-        if inputs.get("type") == "ipv6":
-            net = f"2001:db8:{n % 0xFFFF:x}::"
-            # Like Hetzner: the address of an IPv6 Primary IP is its /64's network address.
-            return {"ipAddress": net, "ipNetwork": net + "/64"}
-        return {"ipAddress": f"203.0.113.{n % 250 + 2}"}
-    if typ == "hcloud:index/server:Server":
-        return {
-            "ipv4Address": f"198.51.100.{n % 250 + 2}",
-            "ipv6Address": f"2001:db8:ff{n % 0xFF:x}::1",
-            "status": "running",
-        }
-    return {}
+# --------------------------------------------------------------------------------------------
+# Mock outputs
+# --------------------------------------------------------------------------------------------
 
 
 class PlanMocks(Mocks):
-    """`pulumi.runtime.Mocks` with realistic outputs; `cloudflare_ranges` can be overridden.
+    """`pulumi.runtime.Mocks` with realistic, URN-derived outputs.
 
-    `zone_plan` is the legacy id of the Cloudflare zone's plan (free, pro, business, enterprise):
-    the edge adapts its rate-limit expression to it.
+    `cloudflare_ranges` overrides the IP ranges snapshot; `zone_plan` is the legacy id of the
+    Cloudflare zone's plan (free, pro, business, enterprise), which the edge adapts its
+    rate-limit rule to; `seed` keys every derived value; `preview` makes the run a first preview.
     """
 
-    def __init__(self, cloudflare_ranges: Mapping[str, list[str]] | None = None, zone_plan: str = "free") -> None:
+    def __init__(
+        self,
+        cloudflare_ranges: Mapping[str, list[str]] | None = None,
+        zone_plan: str = "free",
+        seed: str = DEFAULT_SEED,
+        preview: bool = False,
+    ) -> None:
         self.cloudflare_ranges = (
             dict(cloudflare_ranges) if cloudflare_ranges is not None else json.loads(CLOUDFLARE_IPS.read_text())
         )
         self.zone_plan = zone_plan
-        self._ids = 1000
+        self.seed = seed
+        self.preview = preview
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._hcloud_ids: dict[int, str] = {}
+        self._addresses: dict[str, str] = {}
+        self._primary_ips: dict[int, dict[str, Any]] = {}
 
-    def _next_id(self) -> str:
-        self._ids += 1
-        return str(self._ids)
+    # Derived values. Two URNs that derive the same id or address are an error, never a silent
+    # probe to the next free value: probing would make the result depend on registration order.
+
+    def _number(self, *parts: str) -> int:
+        return int.from_bytes(mock_pki.material(self.seed, *parts, length=8), "big")
+
+    def _claim(self, table: dict[Any, str], value: Any, urn: str, what: str) -> None:
+        with self._lock:
+            owner = table.setdefault(value, urn)
+        if owner != urn:
+            raise RuntimeError(
+                f"mock runtime: {what} {value} derived for both {owner} and {urn}; change PlanMocks(seed=...)"
+            )
+
+    def hcloud_id(self, urn: str) -> int:
+        value = 10_000_000 + self._number("hcloud-id", urn) % 90_000_000
+        self._claim(self._hcloud_ids, value, urn, "Hetzner id")
+        return value
+
+    def _ipv4(self, urn: str) -> str:
+        address = _IPV4_POOL[self._number("ipv4", urn) % len(_IPV4_POOL)]
+        self._claim(self._addresses, address, urn, "IPv4 address")
+        return address
+
+    def _ipv6_net(self, urn: str) -> str:
+        n = self._number("ipv6", urn)
+        net = f"2001:db8:{(n >> 16) % 0xFFFF:x}:{n % 0xFFFF:x}::"
+        self._claim(self._addresses, net, urn, "IPv6 network")
+        return net
+
+    def _hcloud(self, typ: str, urn: str, ident: int, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if typ == "hcloud:index/primaryIp:PrimaryIp":
+            if inputs.get("type") == "ipv6":
+                net = self._ipv6_net(urn)
+                # Like Hetzner: the address of an IPv6 Primary IP is its /64's network address.
+                out = {"ipAddress": net, "ipNetwork": net + "/64"}
+            else:
+                out = {"ipAddress": self._ipv4(urn)}
+            with self._lock:
+                self._primary_ips[ident] = out
+            return out
+        if typ == "hcloud:index/server:Server":
+            # Like Hetzner: a server's addresses are those of the Primary IPs assigned to it
+            # (the host ::1 of the IPv6 /64).
+            nets = (inputs.get("publicNets") or [{}])[0]
+            with self._lock:
+                v4 = self._primary_ips.get(int(nets.get("ipv4") or 0), {}).get("ipAddress")
+                v6 = self._primary_ips.get(int(nets.get("ipv6") or 0), {}).get("ipAddress")
+            v6 = v6 or self._ipv6_net(urn)
+            return {
+                "ipv4Address": v4 or self._ipv4(urn),
+                "ipv6Address": v6 + "1",
+                "ipv6Network": v6 + "/64",
+                "status": "running",
+            }
+        return {}
+
+    def _outputs(self, typ: str, urn: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(id, output-only properties) of a created resource."""
+        if typ == "tls:index/privateKey:PrivateKey":
+            out = mock_pki.private_key_outputs(inputs, self.seed, urn)
+        elif typ == "tls:index/selfSignedCert:SelfSignedCert":
+            out = mock_pki.self_signed_outputs(inputs, self.seed, urn)
+        elif typ == "tls:index/certRequest:CertRequest":
+            out = mock_pki.cert_request_outputs(inputs)
+        elif typ == "tls:index/locallySignedCert:LocallySignedCert":
+            out = mock_pki.locally_signed_outputs(inputs, self.seed, urn)
+        elif typ == "random:index/randomPassword:RandomPassword":
+            out = mock_pki.random_password_outputs(inputs, self.seed, urn)
+        elif typ == "cloudflare:index/originCaCertificate:OriginCaCertificate":
+            out = mock_pki.origin_ca_outputs(inputs, self.seed, urn)
+        elif typ.startswith("hcloud:"):
+            # hcloud IDs are numbers (the program does `id.apply(int)`).
+            number = self.hcloud_id(urn)
+            return str(number), self._hcloud(typ, urn, number, inputs)
+        else:
+            # Opaque, like Cloudflare's 32-hex ids.
+            return mock_pki.material(self.seed, "id", urn, length=16).hex(), {}
+        ident = str(out.pop("id"))
+        return ident, {k: v for k, v in out.items() if v is not None}
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        typ, inputs = args.typ, unwrap(args.inputs)
-        outputs: dict[str, Any]
-        if typ == "tls:index/privateKey:PrivateKey":
-            outputs = _Pki.private_key(inputs)
-        elif typ == "tls:index/selfSignedCert:SelfSignedCert":
-            outputs = _Pki.self_signed(inputs)
-        elif typ == "tls:index/certRequest:CertRequest":
-            outputs = _Pki.cert_request(inputs)
-        elif typ == "tls:index/locallySignedCert:LocallySignedCert":
-            outputs = _Pki.locally_signed(inputs)
-        elif typ == "random:index/randomPassword:RandomPassword":
-            length = int(inputs.get("length", 32))
-            outputs = {"result": hashlib.sha256(args.name.encode()).hexdigest()[:length].ljust(length, "x")}
-        elif typ == "cloudflare:index/originCaCertificate:OriginCaCertificate":
-            outputs = _Pki.origin_ca(inputs)
-        elif typ.startswith("hcloud:"):
-            outputs = _hcloud_outputs(typ, args.name, inputs)
-        else:
-            outputs = {}
-        # hcloud IDs are numbers (the program does `id.apply(int)`); others opaque.
-        return self._next_id() if typ.startswith("hcloud:") else f"{args.name}-id", {**args.inputs, **outputs}
+        urn = mock_sdk.current_urn()
+        raw = mock_sdk.current_inputs()
+        if self.preview:
+            # A first preview: nothing exists, so no id and no output-only property is known.
+            # The gate's outputs are unknown too (its provider only runs on `up`).
+            if args.typ == "pulumi-python:dynamic:Resource":
+                return "", {}
+            return "", raw
+        inputs = unwrap(raw)
+        if _has_unknown(inputs):
+            raise RuntimeError(f"mock runtime: {urn} got an unknown input outside preview")
+        ident, outputs = self._outputs(args.typ, urn, inputs)
+        return ident, {**raw, **outputs}
 
     def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        self.calls.append((args.token, dict(args.args)))
+        with self._lock:
+            self.calls.append((args.token, dict(args.args)))
         if args.token == "cloudflare:index/getIpRanges:getIpRanges":
             return {
                 "ipv4Cidrs": self.cloudflare_ranges.get("ipv4", []),
@@ -387,6 +272,8 @@ class Registration:
     options: dict[str, Any]
     raw_inputs: dict[str, Any]
     custom: bool
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Input key -> URNs its value came from (what the engine uses to propagate unknowns)."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -409,9 +296,11 @@ class Registration:
 class PlanResult:
     stack: str
     resources: list[Registration] = field(default_factory=list)
+    """Sorted by URN: registration order varies with the order outputs resolve."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """Stack outputs, secrets still wrapped (use unwrap/redact)."""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    preview: bool = False
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.type == typ]
@@ -420,35 +309,29 @@ class PlanResult:
         return {r.urn: r for r in self.resources}
 
 
-def _recording_monitor(mocks: PlanMocks, result: PlanResult) -> Any:
-    from pulumi.runtime import rpc
-    from pulumi.runtime.mocks import MockMonitor
+def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registration:
+    return Registration(
+        type=request.type,
+        name=request.name,
+        urn=urn,
+        parent=request.parent or None,
+        dependencies=sorted(set(request.dependencies)),
+        options={
+            "protect": bool(request.protect),
+            "ignoreChanges": sorted(request.ignoreChanges),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "replaceOnChanges": sorted(request.replaceOnChanges),
+        },
+        raw_inputs=inputs,
+        custom=bool(request.custom),
+        property_dependencies={
+            key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
+        },
+    )
 
-    class RecordingMonitor(MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-            if request.type != "pulumi:pulumi:Stack":
-                inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-                result.resources.append(
-                    Registration(
-                        type=request.type,
-                        name=request.name,
-                        urn=response.urn,
-                        parent=request.parent or None,
-                        dependencies=sorted(set(request.dependencies)),
-                        options={
-                            "protect": bool(request.protect),
-                            "ignoreChanges": list(request.ignoreChanges),
-                            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                            "replaceOnChanges": list(request.replaceOnChanges),
-                        },
-                        raw_inputs=inputs,
-                        custom=bool(request.custom),
-                    )
-                )
-            return response
 
-    return RecordingMonitor(mocks)
+def _run_path(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
 
 
 def run_program(
@@ -456,61 +339,37 @@ def run_program(
     raw: Mapping[str, Any] | None = None,
     mocks: PlanMocks | None = None,
     program: Path = ROOT / "__main__.py",
+    preview: bool = False,
 ) -> PlanResult:
-    """Run `program` for `stack` under mocks in a fresh context; return every registration.
-
-    Pulumi keeps its runtime state in context variables, so a fresh `contextvars.Context`
-    per run lets one process plan several stacks (tests) without leaking state.
-    """
+    """Run `program` for `stack` under mocks in a fresh context; return every registration."""
     raw = stack_config(stack) if raw is None else raw
-    mocks = mocks or PlanMocks()
-    result = PlanResult(stack=stack)
+    mocks = mocks or PlanMocks(preview=preview)
+    preview = mocks.preview
+    result = PlanResult(stack=stack, preview=preview)
+    lock = threading.Lock()
 
-    def run() -> None:
-        import asyncio
+    def record(request: Any, urn: str, inputs: dict[str, Any]) -> None:
+        with lock:
+            result.resources.append(_registration(request, urn, inputs))
 
-        # A fresh event loop per run: tasks left pending by a failed run must not fail the next.
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            _run()
-        finally:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-            asyncio.set_event_loop(None)
-
-    def _run() -> None:
-        import pulumi
-        from pulumi.runtime.stack import run_pulumi_func
-        from pulumi.runtime.sync_await import _sync_await
-
-        config, secret_keys = engine_config(raw)
-        pulumi.runtime.set_all_config(config, secret_keys)
-        monitor = _recording_monitor(mocks, result)
-        pulumi.runtime.set_mocks(mocks, project="honeydue", stack=stack, preview=False, monitor=monitor)
-
-        def main() -> None:
-            runpy.run_path(str(program), run_name="__main__")
-
-        _sync_await(run_pulumi_func(main))
-        # Under mocks the root stack registers its (empty) outputs before the program runs, so
-        # `pulumi.export`ed values are read back from the stack object and resolved here.
-        stack_resource = pulumi.runtime.settings.get_root_resource()
-        for key, value in getattr(stack_resource, "outputs", {}).items():
-            output = pulumi.Output.from_input(value)
-            resolved = _sync_await(output.future(with_unknowns=True))
-            secret = _sync_await(output.is_secret())
-            result.outputs[key] = {SIG_KEY: SECRET_SIG, "value": resolved} if secret else resolved
-
-    contextvars.Context().run(run)
-    result.calls = mocks.calls
+    config, secret_keys = engine_config(raw)
+    result.outputs = mock_sdk.run(
+        lambda: _run_path(program),
+        mocks=mocks,
+        monitor=mock_sdk.recording_monitor(mocks, record),
+        project="honeydue",
+        stack=stack,
+        preview=preview,
+        config=config,
+        secret_keys=secret_keys,
+    )
+    result.resources.sort(key=lambda r: r.urn)
+    result.calls = sorted(mocks.calls, key=lambda c: (c[0], json.dumps(c[1], sort_keys=True, default=str)))
     return result
 
 
 def component_tree(result: PlanResult) -> list[str]:
-    """Indented `type name` lines, children under their parents, in registration order."""
+    """Indented `type name` lines, children under their parents, siblings by URN."""
     children: dict[str | None, list[Registration]] = {}
     urns = {r.urn for r in result.resources}
     for r in result.resources:
@@ -533,7 +392,7 @@ def is_kubernetes_object(typ: str) -> bool:
 
 
 def run_program_isolated(
-    stack: str, raw: Mapping[str, Any] | None = None, mocks: PlanMocks | None = None
+    stack: str, raw: Mapping[str, Any] | None = None, mocks: PlanMocks | None = None, preview: bool = False
 ) -> PlanResult:
     """`run_program` in a forked child: for runs expected to fail.
 
@@ -541,14 +400,12 @@ def run_program_isolated(
     same process; a fork keeps the parent clean. The child's exception comes back as a
     RuntimeError carrying its message.
     """
-    import multiprocessing
-
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
 
     def target() -> None:
         try:
-            child.send(("ok", run_program(stack, raw, mocks)))
+            child.send(("ok", run_program(stack, raw, mocks, preview=preview)))
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             child.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -559,3 +416,8 @@ def run_program_isolated(
     if status == "error":
         raise RuntimeError(payload)
     return payload  # type: ignore[no-any-return]
+
+
+def secret_digest(value: Any) -> str:
+    """A stable fingerprint of a secret value, for comparing without printing it."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]

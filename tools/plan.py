@@ -1,10 +1,19 @@
 """`make plan`: the whole stack in Pulumi's mock runtime, offline, and its artifacts.
 
-    python tools/plan.py [--stack prod] [--out build/<stack>]
+    python tools/plan.py [--stack prod] [--out build/<stack>] [--preview] [--config-dir DIR]
 
 Writes build/<stack>/resources.json, cloud-init/<node>.yaml and manifests/, prints a summary and
-the component tree, then runs the policy pack over the registered resources. Exit codes:
-0 ok, 1 mandatory policy violation or program error, 2 invalid config.
+the component tree, then runs the policy pack over the registered resources. The output is a
+pure function of the commit and the config: two runs give byte-identical files.
+
+--preview runs the program as the first `pulumi preview` of an empty stack does: every ID and
+output-only property unknown, the readiness gate's outputs unknown (default out:
+build/<stack>-preview). Whatever the program derives from them is unknown too, and shows as
+"[unknown]"; a cloud-init file that is unknown is not written.
+
+--config-dir reads Pulumi.<stack>.yaml from DIR instead of the repository root (tests keep their
+temporary stacks out of the checkout). Exit codes: 0 ok, 1 mandatory policy violation or
+program error, 2 invalid config.
 """
 
 from __future__ import annotations
@@ -47,8 +56,11 @@ def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
     nodes = 0
     for server in result.of_type("hcloud:index/server:Server"):
         inputs = server.inputs
+        user_data = inputs.get("userData", "")
+        if user_data == mockrt.UNKNOWN:
+            continue  # preview: rendered from values that do not exist yet
         # user_data exactly as sent (placeholder secrets only: the plan never sees real ones).
-        (out / "cloud-init" / f"{inputs['name']}.yaml").write_text(inputs.get("userData", ""))
+        (out / "cloud-init" / f"{inputs['name']}.yaml").write_text(user_data)
         nodes += 1
     manifests = 0
     for r in result.resources:
@@ -94,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--no-policies", action="store_true")
+    parser.add_argument("--preview", action="store_true", help="a first preview: IDs and outputs unknown")
+    parser.add_argument("--config-dir", type=Path, default=ROOT, help="where Pulumi.<stack>.yaml is")
     args = parser.parse_args(argv)
-    out: Path = args.out or ROOT / "build" / args.stack
+    out: Path = args.out or ROOT / "build" / (f"{args.stack}-preview" if args.preview else args.stack)
     started = time.perf_counter()
 
     try:
-        raw = mockrt.stack_config(args.stack)
+        raw = mockrt.stack_config(args.stack, root=args.config_dir)
         load_config(raw)  # the program loads it again; here only to fail cleanly and early
     except FileNotFoundError as exc:
         print(f"plan: {exc}", file=sys.stderr)
@@ -109,14 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        result = mockrt.run_program(args.stack, raw)
+        result = mockrt.run_program(args.stack, raw, preview=args.preview)
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
         print(f"plan: stack {args.stack}: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     counts = write_artifacts(result, out)
 
     by_type = Counter(r.type for r in result.resources)
-    print(f"stack {args.stack}: {len(result.resources)} resources")
+    mode = " (preview of an empty stack)" if args.preview else ""
+    print(f"stack {args.stack}{mode}: {len(result.resources)} resources")
     for typ, n in sorted(by_type.items()):
         print(f"  {n:3d}  {typ}")
     print("\ncomponent tree:")
