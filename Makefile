@@ -20,7 +20,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
 # (IDs and outputs unknown) into build/<stack>-preview.
+# The pack's per-stack config is generated from the stack config first (one fact, one place).
 plan: $(STAMP)
+	$(PY) tools/policy_config.py --stack $(STACK)
 	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
 
 # make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints

@@ -91,9 +91,11 @@ def run_policies(result: mockrt.PlanResult, stack: str) -> int:
     advisory here (and says so); `pulumi preview --policy-pack policies` runs it mandatory.
     """
     from policies.guardrails import format_report, load_config, run_policies
+    from policies.guardrails.runner import with_cloudflare_ranges
 
     config_file = ROOT / "policies" / f"config.{stack}.json"
-    config = load_config(config_file if config_file.exists() else None)
+    # The ranges the mocks gave the program are the ranges the policy judges against.
+    config = with_cloudflare_ranges(load_config(config_file if config_file.exists() else None), mockrt.CLOUDFLARE_IPS)
     resources = [{**r.to_json(), "inputs": r.inputs} for r in result.resources]
     violations = run_policies(resources, config, signatures_advisory=True)
     print("\npolicies:")

@@ -31,6 +31,10 @@ from policies.guardrails import (
     load_config,
     run_policies,
 )
+from policies.guardrails.runner import with_cloudflare_ranges
+
+# What the offline plan's mocks answer for cloudflare.get_ip_ranges (tools/mockrt.py).
+CLOUDFLARE_RANGES = Path(__file__).resolve().parent / "fixtures" / "cloudflare-ips.json"
 
 __all__ = ["Violation", "format_report", "main", "run_policies"]
 
@@ -39,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path, help="resources.json: a JSON list of resources")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="policy-pack config JSON")
+    parser.add_argument(
+        "--cloudflare-ranges",
+        default=str(CLOUDFLARE_RANGES),
+        help="Cloudflare's ranges as a JSON file or an https URL (default: the offline plan's fixture)",
+    )
     parser.add_argument(
         "--offline-signatures",
         action="store_true",
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         resources = json.loads(args.file.read_text())
         if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
             raise ValueError(f"{args.file}: expected a JSON list of objects")
-        config = load_config(args.config)
+        config = with_cloudflare_ranges(load_config(args.config), args.cloudflare_ranges)
         violations = run_policies(resources, config, signatures_advisory=args.offline_signatures)
     except (OSError, ValueError, ConfigError) as exc:  # JSONDecodeError is a ValueError
         print(f"policy_check: {exc}", file=sys.stderr)

@@ -223,28 +223,76 @@ NO_WORLD_ADMIN = stack_policy(
 
 # --- firewall-web-from-cloudflare-only --------------------------------------------------------
 
+# Cloudflare's own API for its published ranges (the list https://www.cloudflare.com/ips/ shows).
+CLOUDFLARE_IPS_URL = "https://api.cloudflare.com/client/v4/ips"
+
 WEB_SCHEMA: Schema = {
-    "cloudflareCidrs": str_list_prop("Cloudflare's published ranges (https://www.cloudflare.com/ips-v4 and ips-v6)."),
+    "cloudflareRangesSource": {
+        "type": "string",
+        "default": CLOUDFLARE_IPS_URL,
+        "description": (
+            "Where the policy reads Cloudflare's published ranges when it runs: an https URL answering "
+            "like the Cloudflare API ({result: {ipv4_cidrs, ipv6_cidrs}}), or a local JSON file "
+            "({ipv4: [...], ipv6: [...]}, what the offline plan's mocks answer). Not a copy of the "
+            "ranges: when Cloudflare publishes a new one, the program's firewall (built from "
+            "cloudflare.get_ip_ranges at the same run) and this policy see it together."
+        ),
+    },
     "webPorts": {
         "type": "array",
         "items": {"type": "integer"},
         "default": [80, 443],
-        "description": "Ports whose sources must all lie inside cloudflareCidrs.",
+        "description": "Ports whose sources must all lie inside Cloudflare's ranges.",
     },
 }
+
+_RANGES_CACHE: dict[str, list[str] | str] = {}
+
+
+def cloudflare_ranges(source: str) -> list[str] | str:
+    """Cloudflare's ranges from `source` (read once per process), or why they cannot be read."""
+    if source not in _RANGES_CACHE:
+        _RANGES_CACHE[source] = _read_ranges(source)
+    return _RANGES_CACHE[source]
+
+
+def _read_ranges(source: str) -> list[str] | str:
+    import json
+    import urllib.request
+    from pathlib import Path
+
+    try:
+        if source.startswith("https://"):
+            with urllib.request.urlopen(source, timeout=15) as response:
+                doc = json.loads(response.read())
+            body = doc.get("result") if isinstance(doc, dict) else None
+            v4, v6 = (body or {}).get("ipv4_cidrs"), (body or {}).get("ipv6_cidrs")
+        else:
+            doc = json.loads(Path(source).read_text())
+            v4, v6 = doc.get("ipv4"), doc.get("ipv6")
+    except Exception as exc:  # noqa: BLE001 - any failure fails closed, with its reason
+        return f"cannot read Cloudflare's ranges from {source}: {type(exc).__name__}: {exc}"
+    cidrs = [c for c in (*(v4 or []), *(v6 or [])) if isinstance(c, str)]
+    if not v4 or not cidrs or any(network(c) is None for c in cidrs):
+        return f"Cloudflare's ranges from {source} are empty or malformed"
+    return cidrs
 
 
 def _web(resource: Resource) -> list[str]:
     if resource.type != FIREWALL_TYPE:
         return []
     cfg = resource.config
-    cloudflare = [n for n in (network(c) for c in str_list(cfg.get("cloudflareCidrs"))) if n is not None]
     web = [p for p in (as_int(x) for x in items(cfg.get("webPorts"))) if p is not None]
     rules, problems = parse_rules(resource)
     out = list(problems)
-    for rule in rules:
-        if not any(rule.lo <= p <= rule.hi for p in web):
-            continue
+    web_rules = [rule for rule in rules if any(rule.lo <= p <= rule.hi for p in web)]
+    if not web_rules:
+        return out
+    ranges = cloudflare_ranges(str(cfg.get("cloudflareRangesSource") or CLOUDFLARE_IPS_URL))
+    if isinstance(ranges, str):
+        return [*out, f"{ranges}, so the web rules cannot be judged (fails closed)"]
+    cloudflare = [n for n in (network(c) for c in ranges) if n is not None]
+    for rule in web_rules:
         bad = [
             str(net)
             for net in rule.sources
@@ -260,8 +308,7 @@ WEB_FROM_CLOUDFLARE = resource_policy(
     description="Firewall rules for 80/443 admit only sources inside Cloudflare's published IP ranges.",
     remediation=(
         "Build the 80/443 rules' source_ips from cloudflare.get_ip_ranges (ipv4_cidrs + ipv6_cidrs) "
-        "and nothing else; update `cloudflareCidrs` in the policy config when Cloudflare publishes "
-        "new ranges."
+        "and nothing else. The policy reads Cloudflare's current list itself (cloudflareRangesSource)."
     ),
     rule=_web,
     schema=WEB_SCHEMA,

@@ -63,6 +63,22 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def with_cloudflare_ranges(config: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """`config` with firewall-web-from-cloudflare-only reading Cloudflare's ranges from `source`.
+
+    Offline runs point it at the file the plan's mocks answered `cloudflare.get_ip_ranges` with,
+    so the policy judges the firewall against the ranges the program was given. A file that
+    configures its own source keeps it.
+    """
+    name = "firewall-web-from-cloudflare-only"
+    entry = config.get(name)
+    if isinstance(entry, dict) and "cloudflareRangesSource" in entry:
+        return config
+    if isinstance(entry, str):  # the "<policy>": "<level>" shape
+        entry = {"enforcementLevel": entry}
+    return {**config, name: {**(entry or {}), "cloudflareRangesSource": str(source)}}
+
+
 def _level(value: Any, where: str) -> EnforcementLevel:
     try:
         return EnforcementLevel(value)

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY = {p.name: p for p in POLICIES}
 DIGEST = "sha256:" + "ab" * 32
 API_IMAGE = f"gitea.treytartt.com/admin/honeydue-api@{DIGEST}"
-CLOUDFLARE = json.loads((ROOT / "policies" / "config.prod.json").read_text())["firewall-web-from-cloudflare-only"][
-    "cloudflareCidrs"
-]
+CLOUDFLARE_FIXTURE = ROOT / "tools" / "fixtures" / "cloudflare-ips.json"
+_FIXTURE = json.loads(CLOUDFLARE_FIXTURE.read_text())
+CLOUDFLARE = [*_FIXTURE["ipv4"], *_FIXTURE["ipv6"]]
 
 
 UNSIGNED = "sha256:" + "00" * 32  # the stand-in cosign says "no signatures found" for this digest

@@ -4,17 +4,30 @@ The union rule also has a property-based test in test_firewall_union.py."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .lib import CLOUDFLARE, check, check_stack, firewall, helm_chart_config, resource, server, service, urn
+from .lib import (
+    CLOUDFLARE,
+    CLOUDFLARE_FIXTURE,
+    check,
+    check_stack,
+    firewall,
+    helm_chart_config,
+    resource,
+    server,
+    service,
+    urn,
+)
 
 ADMIN = "firewall-no-world-admin-ports"
 WEB = "firewall-web-from-cloudflare-only"
 BYPASS = "no-firewall-bypass"
 G = "servers-guarded"
-CF = {"cloudflareCidrs": CLOUDFLARE}
+CF = {"cloudflareRangesSource": str(CLOUDFLARE_FIXTURE)}
 PROD = {"requireProtection": True}
 HALVES4 = ["0.0.0.0/1", "128.0.0.0/1"]
 HALVES6 = ["::/1", "8000::/1"]
@@ -176,12 +189,95 @@ def test_web_violations(r: dict[str, Any]) -> None:
     assert len(msgs) == 1 and "non-Cloudflare sources" in msgs[0]
 
 
-def test_web_config_overrides() -> None:
+def _ranges_file(tmp_path: Path, doc: object) -> dict[str, str]:
+    path = tmp_path / "ranges.json"
+    path.write_text(json.dumps(doc))
+    return {"cloudflareRangesSource": str(path)}
+
+
+def test_web_config_overrides(tmp_path: Path) -> None:
     world = firewall([rule("443", ["0.0.0.0/0"])])
-    assert check(WEB, world, {"cloudflareCidrs": ["0.0.0.0/0"]}) == []
-    assert len(check(WEB, firewall())) == 2  # no ranges configured: every web source fails closed
+    assert check(WEB, world, _ranges_file(tmp_path, {"ipv4": ["0.0.0.0/0"], "ipv6": []})) == []
     assert check(WEB, firewall([rule("8443", ["0.0.0.0/0"])]), {**CF, "webPorts": [80, 443]}) == []
     assert len(check(WEB, firewall([rule("8443", ["0.0.0.0/0"])]), {**CF, "webPorts": [8443]})) == 1
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [{"ipv4": [], "ipv6": []}, {"ipv4": ["not-a-cidr"]}, {"nothing": 1}, "[]"],
+    ids=["empty", "malformed", "no-keys", "not-an-object"],
+)
+def test_web_unreadable_ranges_fail_closed(tmp_path: Path, doc: object) -> None:
+    """An empty, malformed or missing list is never an open door."""
+    msgs = check(WEB, firewall(), _ranges_file(tmp_path, doc))
+    assert len(msgs) == 1 and "fails closed" in msgs[0], msgs
+    missing = {"cloudflareRangesSource": str(tmp_path / "absent.json")}
+    (msg,) = check(WEB, firewall(), missing)
+    assert "cannot read Cloudflare's ranges" in msg and "fails closed" in msg
+
+
+def test_web_follows_a_new_cloudflare_range(tmp_path: Path) -> None:
+    """Cloudflare publishes a range; the firewall (built from the live list) follows it; the
+    policy, reading the same live list, still passes it. Nothing in the pack's config changes."""
+    new = "192.0.2.0/24"
+    following = firewall([rule("443", [*CLOUDFLARE, new])])
+    assert check(WEB, following, CF)  # against the old list it is refused...
+    published = _ranges_file(tmp_path, {"ipv4": [*_v4(), new], "ipv6": _v6()})
+    assert check(WEB, following, published) == []  # ...and passes once Cloudflare lists it
+
+
+def _v4() -> list[str]:
+    return [c for c in CLOUDFLARE if ":" not in c]
+
+
+def _v6() -> list[str]:
+    return [c for c in CLOUDFLARE if ":" in c]
+
+
+def test_web_reads_cloudflare_api_format_over_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default source is Cloudflare's API; its answer shape ({result: {ipv4_cidrs, ...}}) is
+    parsed, over real HTTPS from a local server trusted through SSL_CERT_FILE."""
+    import http.server
+    import ssl
+    import threading
+
+    from policies.guardrails import firewall as fw
+    from tests.test_readiness import _cert, _key, _pem
+
+    ca_key, key = _key(), _key()
+    ca = _cert("test-ca", ca_key, None)
+    import ipaddress as ip
+
+    from cryptography import x509
+
+    leaf = _cert("localhost", key, (ca.subject, ca_key), san=[x509.IPAddress(ip.ip_address("127.0.0.1"))])
+    (tmp_path / "server.pem").write_text(_pem(leaf) + _pem(key))
+    (tmp_path / "ca.pem").write_text(_pem(ca))
+    body = json.dumps({"result": {"ipv4_cidrs": _v4(), "ipv6_cidrs": _v6()}, "success": True}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/client/v4/ips"
+        assert fw._read_ranges(url) == CLOUDFLARE
+        assert check(WEB, firewall(), {"cloudflareRangesSource": url}) == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- no-firewall-bypass -----------------------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-import ipaddress
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,11 +36,40 @@ def test_config_resolves_with_every_key_known(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_config_cloudflare_ranges(stack: str) -> None:
-    cidrs = config(stack)["firewall-web-from-cloudflare-only"]["cloudflareCidrs"]  # type: ignore[index]
-    nets = [ipaddress.ip_network(c) for c in cidrs]
-    assert sum(n.version == 4 for n in nets) == 15 and sum(n.version == 6 for n in nets) == 7
-    assert ipaddress.ip_network("173.245.48.0/20") in nets and ipaddress.ip_network("2c0f:f248::/32") in nets
+def test_config_holds_no_copy_of_the_cloudflare_ranges(stack: str) -> None:
+    """The policy reads Cloudflare's list when it runs (Cloudflare's API by default)."""
+    text = (PACK / f"config.{stack}.json").read_text()
+    assert "173.245.48.0/20" not in text and "cloudflareCidrs" not in text
+    from policies.guardrails.firewall import CLOUDFLARE_IPS_URL, WEB_SCHEMA
+
+    assert WEB_SCHEMA["cloudflareRangesSource"]["default"] == CLOUDFLARE_IPS_URL
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_config_is_generated_from_the_stack(stack: str) -> None:
+    """policies/config.<stack>.json is what tools/policy_config.py makes of Pulumi.<stack>.yaml."""
+    from tools import policy_config
+
+    assert (PACK / f"config.{stack}.json").read_text() == policy_config.generate(stack)
+
+
+def test_config_follows_a_stack_change(tmp_path: Path) -> None:
+    """Drift is impossible by construction: change a stack fact, the generated config follows."""
+    import shutil
+
+    import yaml
+
+    from tools import policy_config
+
+    doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    doc["config"]["honeydue:sshPort"] = 2022
+    doc["config"]["honeydue:kubeApiHostname"] = "kube.myhoneydue.com"
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(doc))
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    generated = json.loads(policy_config.generate("prod", root=tmp_path))
+    assert generated["firewall-no-world-admin-ports"]["sshPort"] == 2022
+    assert generated["dns-web-records-proxied"]["unproxiedNames"] == ["kube.myhoneydue.com"]
+    assert json.loads(policy_config.generate("prod"))["firewall-no-world-admin-ports"]["sshPort"] == 2222
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -20,8 +20,9 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.guardrails import POLICIES
+from policies.guardrails.runner import with_cloudflare_ranges
 
-from .lib import ROOT, default_deny, deployment, firewall, image_policy, internet_egress, server
+from .lib import CLOUDFLARE_FIXTURE, ROOT, default_deny, deployment, firewall, image_policy, internet_egress, server
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:
@@ -88,6 +89,7 @@ def analyze(analyzer: analyzer_pb2_grpc.AnalyzerStub, r: dict[str, Any]) -> list
 def test_pack_analyze_with_committed_config(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     prod = json.loads((ROOT / "policies" / "config.prod.json").read_text())
     prod["container-images-signed"]["enforcementLevel"] = "disabled"  # no registry here
+    prod = with_cloudflare_ranges(prod, CLOUDFLARE_FIXTURE)  # nor Cloudflare's API
     configure(analyzer, {k: v for k, v in prod.items() if isinstance(v, dict)})
     assert analyze(analyzer, server()) == []
     assert analyze(analyzer, firewall()) == []

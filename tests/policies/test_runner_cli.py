@@ -15,8 +15,10 @@ from pulumi_policy import ResourceValidationPolicy
 from policies import guardrails
 from policies.guardrails import ConfigError, Violation, format_report, has_mandatory, run_policies
 from policies.guardrails import runner as runner_module
+from policies.guardrails.runner import with_cloudflare_ranges
 
 from .lib import (
+    CLOUDFLARE_FIXTURE,
     DIGEST,
     ROOT,
     UNSIGNED,
@@ -70,7 +72,8 @@ def config(tmp_path: Path) -> dict[str, Any]:
     cosign, _ = make_fake_cosign(tmp_path)
     cfg: dict[str, Any] = json.loads(json.dumps(PROD))
     cfg["container-images-signed"]["cosignPath"] = str(cosign)
-    return cfg
+    # unit tests never reach Cloudflare either: the offline plan's ranges
+    return with_cloudflare_ranges(cfg, CLOUDFLARE_FIXTURE)
 
 
 def unsigned(stack: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from policies.guardrails.runner import with_cloudflare_ranges
+
 from .lib import (
+    CLOUDFLARE_FIXTURE,
     ROOT,
     check,
     check_stack,
@@ -33,7 +36,7 @@ from .lib import (
     zone_setting,
 )
 
-PROD = json.loads((ROOT / "policies" / "config.prod.json").read_text())
+PROD = with_cloudflare_ranges(json.loads((ROOT / "policies" / "config.prod.json").read_text()), CLOUDFLARE_FIXTURE)
 FAIL_CLOSED = re.compile(r"not known|cannot be read|fails closed|cannot be checked|cannot be judged")
 C = ("spec", "template", "spec", "containers", 0)
 
