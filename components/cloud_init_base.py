@@ -201,11 +201,15 @@ def script_entry(path: str, content: str) -> dict[str, Any]:
     """An executable, gzip+base64 encoded (cloud-init's write_files `encoding: gz+b64`).
 
     The scripts are the largest compressible part of the bootstrap server's user_data (the
-    CA keys are not); compressed they leave the 16 KiB budget room to grow. mtime=0 keeps the
-    output deterministic.
+    CA keys are not); compressed they leave the 16 KiB budget room to grow.
     """
+    return packed_entry(path, content, "0755")
+
+
+def packed_entry(path: str, content: str, permissions: str) -> dict[str, Any]:
+    """A write_files entry stored gzip+base64 encoded; mtime=0 keeps the output deterministic."""
     packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
-    return {"path": path, "permissions": "0755", "encoding": "gz+b64", "content": packed}
+    return {"path": path, "permissions": permissions, "encoding": "gz+b64", "content": packed}
 
 
 def read_template(directory: Path, name: str) -> str:

@@ -177,6 +177,8 @@ class K3sCluster(pulumi.ComponentResource):
     servers: list[hcloud.Server]
     ssh_key_ids: list[pulumi.Output[str]]
     """The operator's Hetzner SSH keys; other hosts of the stack (the uptime monitor) reuse them."""
+    server_ca_pem: pulumi.Output[str]
+    """What clients of the API trust (server CA + root); public."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("cluster", "K3sCluster"), name, None, opts)
@@ -235,6 +237,7 @@ class K3sCluster(pulumi.ComponentResource):
         self.servers = [h.server for h in hosts.values()]
         self.server_names = [server_hostname(args.environment, s) for s in args.servers]
 
+        self.server_ca_pem = pki.server_ca_bundle_pem
         self.api_endpoint = f"https://{args.kube_api_hostname}:{KUBE_API_PORT}"
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(pki.server_ca_bundle_pem, pki.admin_cert_pem, pki.admin_key_pem).apply(

@@ -96,16 +96,58 @@ class HardenedHostArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
+class HostAddresses:
+    """A host's Primary IPv4 and IPv6 (`<name>-ipv4`, `<name>-ipv6`), children of `parent`.
+
+    Made before the server so that the addresses are known first (cloud-init, DNS, another
+    firewall's rules) and survive a rebuild: auto_delete=False.
+    """
+
+    ipv4: hcloud.PrimaryIp
+    ipv6: hcloud.PrimaryIp
+    public_ipv4: pulumi.Output[str]
+    public_ipv6: pulumi.Output[str]
+    """The host address (…::1), never the /64's network address."""
+
+    def __init__(
+        self,
+        name: str,
+        environment: str,
+        hostname: str,
+        role: str,
+        location: str,
+        protect: bool,
+        parent: pulumi.Resource,
+    ) -> None:
+        ips = {
+            family: hcloud.PrimaryIp(
+                f"{name}-{family}",
+                name=f"{hostname}-{family}",
+                type=family,
+                location=location,
+                assignee_type="server",
+                auto_delete=False,
+                delete_protection=protect,
+                labels=labels(environment, role),
+                opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+            )
+            for family in FAMILIES
+        }
+        self.ipv4, self.ipv6 = ips["ipv4"], ips["ipv6"]
+        self.public_ipv4 = self.ipv4.ip_address
+        self.public_ipv6 = self.ipv6.ip_address.apply(ipv6_host_address)
+
+
 class HardenedHost:
     """A server and its Primary IPs, registered as children of `parent`.
 
     Resource names: `<name>-ipv4`, `<name>-ipv6` and `server_resource_name` (default
-    `<name>-server`); the caller picks them so that existing URNs stay as they are.
+    `<name>-server`); the caller picks them so that existing URNs stay as they are. A caller
+    that needs the addresses earlier makes them first (:class:`HostAddresses`) and passes them.
     """
 
     server: hcloud.Server
-    ipv4: hcloud.PrimaryIp
-    ipv6: hcloud.PrimaryIp
+    addresses: HostAddresses
     public_ipv4: pulumi.Output[str]
     public_ipv6: pulumi.Output[str]
     """The host address (…::1), never the /64's network address."""
@@ -116,26 +158,13 @@ class HardenedHost:
         args: HardenedHostArgs,
         parent: pulumi.Resource,
         server_resource_name: str | None = None,
+        addresses: HostAddresses | None = None,
     ) -> None:
-        # Primary IPs first: the public addresses are then known before the server exists
-        # (cloud-init, DNS) and survive a server rebuild. auto_delete=False for the same reason.
-        ips = {
-            family: hcloud.PrimaryIp(
-                f"{name}-{family}",
-                name=f"{args.hostname}-{family}",
-                type=family,
-                location=args.location,
-                assignee_type="server",
-                auto_delete=False,
-                delete_protection=args.protect,
-                labels=labels(args.environment, args.role),
-                opts=pulumi.ResourceOptions(parent=parent, protect=args.protect),
-            )
-            for family in FAMILIES
-        }
-        self.ipv4, self.ipv6 = ips["ipv4"], ips["ipv6"]
-        self.public_ipv4 = self.ipv4.ip_address
-        self.public_ipv6 = self.ipv6.ip_address.apply(ipv6_host_address)
+        self.addresses = addresses or HostAddresses(
+            name, args.environment, args.hostname, args.role, args.location, args.protect, parent
+        )
+        self.public_ipv4 = self.addresses.public_ipv4
+        self.public_ipv6 = self.addresses.public_ipv6
         self.server = hcloud.Server(
             server_resource_name or f"{name}-server",
             name=args.hostname,
@@ -147,9 +176,9 @@ class HardenedHost:
             public_nets=[
                 hcloud.ServerPublicNetArgs(
                     ipv4_enabled=True,
-                    ipv4=self.ipv4.id.apply(int),
+                    ipv4=self.addresses.ipv4.id.apply(int),
                     ipv6_enabled=True,
-                    ipv6=self.ipv6.id.apply(int),
+                    ipv6=self.addresses.ipv6.id.apply(int),
                 )
             ],
             firewall_ids=list(args.firewall_ids),

@@ -52,3 +52,8 @@ def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secre
         app={env: config.require_secret(key) for key, env in APP_SECRET_ENV.items()},
         etcd_s3=etcd_s3,
     )
+
+
+def read_monitor_webhook_url(config: pulumi.Config | None = None) -> pulumi.Output[str]:
+    """The uptime monitor's Slack-compatible webhook URL (required when `monitor` is set)."""
+    return (config or pulumi.Config()).require_secret("monitorWebhookUrl")
