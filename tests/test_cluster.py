@@ -30,8 +30,12 @@ WORLD = {"0.0.0.0/0", "::/0"}
 
 
 def servers(plan: mockrt.PlanResult) -> list[mockrt.Registration]:
-    """Servers in config order: they register when their user_data resolves, in any order."""
-    return sorted(plan.of_type(SERVER), key=lambda r: r.inputs["name"])
+    """K3s servers in config order: they register when their user_data resolves, in any order.
+
+    Other hosts of the stack (the uptime monitor) are tested in tests/test_monitor.py.
+    """
+    k3s = [r for r in plan.of_type(SERVER) if r.inputs["labels"]["role"] == "k3s-server"]
+    return sorted(k3s, key=lambda r: r.inputs["name"])
 
 
 def user_data(server: mockrt.Registration) -> dict[str, Any]:
@@ -99,7 +103,7 @@ def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.Pla
 def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
     published = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
     expected = set(published["ipv4"]) | set(published["ipv6"])
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     rules = firewall.inputs["rules"]
     web = [r for r in rules if r.get("port") in ("80", "443")]
     assert len(web) == 2
@@ -111,7 +115,7 @@ def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanRes
 
 
 def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
-    (firewall,) = prod_plan.of_type(FIREWALL)
+    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
     for rule in firewall.inputs["rules"]:
         if rule.get("port") in ADMIN_PORTS:
             assert not WORLD & set(rule["sourceIps"])
