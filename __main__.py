@@ -57,6 +57,8 @@ if monitor_cfg is not None:
             admin_user=cfg.admin_user,
             ssh_public_keys=cfg.ssh_public_keys,
             protect=cfg.protect,
+            network_id=network.network_id,
+            subnet=network.subnet,
         ),
         hetzner,
     )
@@ -120,8 +122,6 @@ if monitor is not None:
     monitor.start(
         MonitorCluster(
             ssh_key_ids=cluster.ssh_key_ids,
-            server_ipv4s=list(cluster.public_ipv4s.values()),
-            server_ipv6s=list(cluster.public_ipv6s.values()),
             kube_api_ca_pem=cluster.server_ca_pem,
             smtp_password=secrets.app["EMAIL_HOST_PASSWORD"],
             webhook_url=read_monitor_webhook_url(),
@@ -134,6 +134,7 @@ if monitor is not None:
             "hostname": monitor.hostname,
             "ipv4": monitor.addresses.public_ipv4,
             "ipv6": monitor.addresses.public_ipv6,
+            "privateIp": monitor.private_ip,
             "watchdogUrl": monitor.watchdog_url,
         },
     )

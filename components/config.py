@@ -797,6 +797,7 @@ def _check_resources(value: Any, errors: _Collector) -> dict[str, Resources]:
 HETZNER_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
 MONITOR_KEYS = (
     "location",
+    "privateIp",
     "serverType",
     "smtp",
     "slowSeconds",
@@ -816,6 +817,9 @@ class MonitorSettings:
 
     location: str
     """A Hetzner location none of the cluster's servers uses: a location outage is seen."""
+    private_ip: str
+    """Its static address in privateSubnetCidr: the cluster's Watchdog arrives over the private
+    network, never over the internet."""
     server_type: str
     smtp_smarthost: str
     smtp_from: str
@@ -847,15 +851,39 @@ def load_monitor_config(raw: Mapping[str, Any], cfg: StackConfig) -> MonitorSett
         errors.add(f"monitor.{extra}", value[extra], _suggest(extra, MONITOR_KEYS))
 
     used = sorted({s.location for s in cfg.servers})
+    zone = sorted(NETWORK_ZONES[cfg.network_zone])
     location = value.get("location", _MISSING)
     if location not in HETZNER_LOCATIONS:
         errors.add("monitor.location", location, "required: one of " + ", ".join(HETZNER_LOCATIONS))
+    elif location not in zone:
+        errors.add(
+            "monitor.location",
+            location,
+            f"must be in network zone {cfg.network_zone} ("
+            + ", ".join(zone)
+            + "): the monitor joins the private network",
+        )
     elif location in used:
         errors.add(
             "monitor.location",
             location,
             "must be a location no cluster server uses (" + ", ".join(used) + "): a location outage must be seen",
         )
+    private_ip = value.get("privateIp", _MISSING)
+    subnet = ipaddress.IPv4Network(cfg.private_subnet_cidr)
+    try:
+        ip = ipaddress.IPv4Address(private_ip)
+    except (ValueError, TypeError):
+        errors.add("monitor.privateIp", private_ip, f"required: a static IPv4 in privateSubnetCidr {subnet}")
+    else:
+        if ip not in subnet or int(ip) - int(subnet.network_address) < 2 or ip == subnet.broadcast_address:
+            errors.add(
+                "monitor.privateIp",
+                private_ip,
+                f"must be a usable host of privateSubnetCidr {subnet} (host 2 or above)",
+            )
+        elif str(ip) in {s.private_ip for s in cfg.servers}:
+            errors.add("monitor.privateIp", private_ip, "must not be a cluster server's private IP")
     server_type = value.get("serverType", "cx23")
     if not isinstance(server_type, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", server_type):
         errors.add("monitor.serverType", server_type, "must be a Hetzner server type like cx23")
@@ -911,6 +939,7 @@ def load_monitor_config(raw: Mapping[str, Any], cfg: StackConfig) -> MonitorSett
         raise ConfigError(errors.problems)
     return MonitorSettings(
         location=location,
+        private_ip=private_ip,
         server_type=server_type,
         smtp_smarthost=smarthost,
         smtp_from=smtp["from"],

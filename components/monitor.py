@@ -3,8 +3,9 @@
 Built on the host layer (components/host.py) with the one base cloud-init
 (components/cloud_init_base.py) and the monitor layer (components/uptime.py): Debian's
 Prometheus, blackbox exporter and Alertmanager. It sits in a Hetzner location no cluster server
-uses and has its own firewall: SSH from the admin CIDRs, the Watchdog port from the cluster's
-servers only when the cluster sends one, nothing else (no status page is served, so no web port).
+uses, on the cluster's private network (the cluster's Watchdog arrives there, never over the
+internet), and has its own firewall: SSH from the admin CIDRs and nothing else (no status page
+is served, so no web port; Hetzner firewalls do not filter the private network).
 
 Two steps, because the graph needs them: the monitor's Primary IPs exist first (the cluster
 firewall admits them to the Kubernetes API port for the /readyz probe), and its server comes
@@ -28,7 +29,6 @@ from components.cloud_init_base import HostBootstrap
 from components.config import MonitorSettings
 from components.host import HardenedHost, HardenedHostArgs, HostAddresses
 from components.uptime import (
-    WATCHDOG_PORT,
     MonitorSecrets,
     MonitorSpec,
     Smtp,
@@ -56,6 +56,9 @@ class UptimeMonitorArgs:
     admin_user: str
     ssh_public_keys: tuple[str, ...]
     protect: bool
+    network_id: pulumi.Input[int]
+    subnet: pulumi.Resource
+    """The server attaches to the network only once the subnet exists."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,6 @@ class MonitorCluster:
     """What the monitor takes from the cluster and the stack's secrets (second step)."""
 
     ssh_key_ids: Sequence[pulumi.Input[str]]
-    server_ipv4s: Sequence[pulumi.Input[str]]
-    server_ipv6s: Sequence[pulumi.Input[str]]
     kube_api_ca_pem: pulumi.Input[str]
     smtp_password: pulumi.Input[str]
     webhook_url: pulumi.Input[str]
@@ -86,11 +87,12 @@ def monitor_spec(args: UptimeMonitorArgs) -> MonitorSpec:
     )
 
 
-def monitor_firewall_rules(
-    admin_cidrs: Sequence[str], ssh_port: int, watchdog_cidrs: Sequence[str]
-) -> list[dict[str, Any]]:
-    """The monitor's inbound rules (FirewallRuleArgs keywords); everything else is dropped."""
-    rules: list[dict[str, Any]] = [
+def monitor_firewall_rules(admin_cidrs: Sequence[str], ssh_port: int) -> list[dict[str, Any]]:
+    """The monitor's inbound rules (FirewallRuleArgs keywords): SSH from the admin CIDRs only.
+
+    Hetzner firewalls drop whatever no rule admits; the Watchdog arrives on the private network.
+    """
+    return [
         {
             "direction": "in",
             "protocol": "tcp",
@@ -99,21 +101,11 @@ def monitor_firewall_rules(
             "description": "SSH from admin CIDRs",
         }
     ]
-    if watchdog_cidrs:
-        rules.append(
-            {
-                "direction": "in",
-                "protocol": "tcp",
-                "port": str(WATCHDOG_PORT),
-                "source_ips": list(watchdog_cidrs),
-                "description": "Watchdog heartbeat from the cluster's servers",
-            }
-        )
-    return rules
 
 
 class UptimeMonitor(pulumi.ComponentResource):
     hostname: str
+    private_ip: str
     addresses: HostAddresses
     probe_cidrs: pulumi.Output[list[str]]
     """The monitor's /32 and /128: what the cluster firewall admits to the API port."""
@@ -129,6 +121,7 @@ class UptimeMonitor(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self.hostname = f"honeydue-{args.environment}-monitor"
+        self.private_ip = args.settings.private_ip
         self.addresses = HostAddresses(
             name, args.environment, self.hostname, ROLE, args.settings.location, args.protect, self
         )
@@ -140,24 +133,16 @@ class UptimeMonitor(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         spec = monitor_spec(args)
 
-        watchdog_cidrs: pulumi.Input[list[str]] = []
-        if args.settings.cluster_watchdog:
-            watchdog_cidrs = pulumi.Output.all(*cluster.server_ipv4s, *cluster.server_ipv6s).apply(sources)
         firewall = hcloud.Firewall(
             f"{name}-firewall",
             name=self.hostname,
-            rules=pulumi.Output.from_input(watchdog_cidrs).apply(
-                lambda cidrs: [
-                    hcloud.FirewallRuleArgs(**rule)
-                    for rule in monitor_firewall_rules(args.admin_cidrs, args.ssh_port, cidrs)
-                ]
-            ),
+            rules=[hcloud.FirewallRuleArgs(**r) for r in monitor_firewall_rules(args.admin_cidrs, args.ssh_port)],
             labels=labels(args.environment, ROLE),
             opts=child,
         )
         token = random.RandomPassword(f"{name}-watchdog-token", length=40, special=False, opts=child)
         self.watchdog_token = pulumi.Output.secret(token.result)
-        self.watchdog_url = self.addresses.public_ipv4.apply(watchdog_url)
+        self.watchdog_url = pulumi.Output.from_input(watchdog_url(args.settings.private_ip))
         self.bundle = pulumi.Output.secret(
             pulumi.Output.all(cluster.smtp_password, cluster.webhook_url, token.result, cluster.kube_api_ca_pem).apply(
                 lambda v: render_bundle(spec, MonitorSecrets(v[0], v[1], v[2], v[3]))
@@ -183,6 +168,8 @@ class UptimeMonitor(pulumi.ComponentResource):
                 ssh_key_ids=cluster.ssh_key_ids,
                 user_data=lambda _v4, _v6: bundle.apply(lambda b: render_monitor_user_data(host, b)),
                 protect=args.protect,
+                networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=args.settings.private_ip)],
+                depends_on=[args.subnet],
             ),
             parent=self,
             addresses=self.addresses,

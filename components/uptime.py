@@ -54,7 +54,8 @@ KUBE_API_CA_FILE = "/etc/prometheus/kube-api-ca.pem"
 #: The daemons a guard drop-in is written for (Debian's unit names).
 DAEMONS = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
 
-#: Where the cluster's Alertmanager sends its Watchdog (public port, firewalled to the cluster).
+#: Where the cluster's Alertmanager sends its Watchdog: the monitor's private IP (the public
+#: interface's firewall admits SSH only).
 WATCHDOG_PORT = 9095
 WATCHDOG_PATH = "/watchdog"
 BLACKBOX = "127.0.0.1:9115"
@@ -341,7 +342,7 @@ def render_monitor_user_data(host: HostBootstrap, bundle: str) -> str:
 
 
 def watchdog_url(address: str) -> str:
-    """Where the cluster's Alertmanager posts its Watchdog (``address``: the monitor's IPv4)."""
+    """Where the cluster's Alertmanager posts its Watchdog (``address``: the monitor's private IP)."""
     return f"http://{address}:{WATCHDOG_PORT}{WATCHDOG_PATH}"
 
 

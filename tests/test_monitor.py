@@ -459,6 +459,9 @@ def test_monitor_config_prod_and_staging() -> None:
     [
         ({"location": "fsn1"}, "monitor.location", "no cluster server uses (fsn1)"),
         ({"location": "mars1"}, "monitor.location", "one of fsn1"),
+        ({"location": "ash"}, "monitor.location", "must be in network zone eu-central"),
+        ({"privateIp": "10.0.1.11"}, "monitor.privateIp", "must not be a cluster server's"),
+        ({"privateIp": "10.0.2.5"}, "monitor.privateIp", "usable host of privateSubnetCidr 10.0.1.0/24"),
         ({"locaton": "hel1"}, "monitor.locaton", "did you mean 'location'"),
         ({"slowSeconds": {"api": 12}}, "monitor.slowSeconds.api", "between 0 and 10"),
         ({"certWarningDays": 0}, "monitor.certWarningDays", "between 1 and 60"),
@@ -523,17 +526,19 @@ def test_monitor_has_its_own_firewall_ssh_only(prod_plan: mockrt.PlanResult) -> 
     assert monitor["ipv6"].endswith("::1")
 
 
-def test_watchdog_port_opens_to_the_cluster_servers_only_when_expected() -> None:
+def test_watchdog_arrives_on_the_private_network_not_through_the_firewall() -> None:
     raw = mockrt.stack_config("prod")
     raw["monitor"] = {**raw["monitor"], "clusterWatchdog": True}
     plan = mockrt.run_program("prod", raw)
-    (rule,) = [r for r in plan.by_name("monitor-firewall").inputs["rules"] if r["port"] == str(uptime.WATCHDOG_PORT)]
-    servers = plan.outputs
-    expected = sorted(
-        [f"{ip}/32" for ip in servers["publicIpv4"].values()] + [f"{ip}/128" for ip in servers["publicIpv6"].values()]
-    )
-    assert sorted(rule["sourceIps"]) == expected
-    assert plan.outputs["monitor"]["watchdogUrl"] == f"http://{plan.outputs['monitor']['ipv4']}:9095/watchdog"
+    (rule,) = plan.by_name("monitor-firewall").inputs["rules"]
+    assert rule["port"] == "2222"
+    server = _monitor_server(plan)
+    assert server.inputs["networks"] == [{"networkId": server.inputs["networks"][0]["networkId"], "ip": "10.0.1.250"}]
+    subnet = plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
+    assert subnet.urn in server.dependencies
+    assert plan.outputs["monitor"]["watchdogUrl"] == "http://10.0.1.250:9095/watchdog"
+    bundle = json.loads(mockrt.unwrap(plan.outputs["monitorConfigBundle"]))
+    assert "ClusterWatchdogMissing" in json.dumps(bundle)
 
 
 def test_monitor_absent_when_switched_off(staging_plan: mockrt.PlanResult) -> None:
@@ -547,6 +552,7 @@ def test_endpoints_follow_the_stacks_hostnames() -> None:
     raw = mockrt.stack_config("staging")
     raw["monitor"] = {
         "location": "hel1",
+        "privateIp": "10.1.1.250",
         "smtp": {
             "smarthost": "smtp.example.com:587",
             "from": "m@example.com",
