@@ -26,7 +26,8 @@ def run_plan(stack: str, out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(("stack", "servers"), [("prod", 3), ("staging", 1)])
+# prod: three K3s servers and the uptime monitor; staging: one server, no monitor.
+@pytest.mark.parametrize(("stack", "servers"), [("prod", 4), ("staging", 1)])
 def test_plan_writes_every_artifact(stack: str, servers: int, tmp_path: Path) -> None:
     proc = run_plan(stack, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
