@@ -127,7 +127,7 @@ if monitor is not None:
             webhook_url=read_monitor_webhook_url(),
         )
     )
-    # For the cluster's Alertmanager (its Watchdog receiver) and for `make monitor-push`.
+    # For the cluster's Alertmanager (its Watchdog receiver) and for tools/monitor-push.sh.
     pulumi.export(
         "monitor",
         {
@@ -135,6 +135,8 @@ if monitor is not None:
             "ipv4": monitor.addresses.public_ipv4,
             "ipv6": monitor.addresses.public_ipv6,
             "privateIp": monitor.private_ip,
+            "sshUser": cfg.admin_user,
+            "sshPort": cfg.ssh_port,
             "watchdogUrl": monitor.watchdog_url,
         },
     )

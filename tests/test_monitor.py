@@ -537,6 +537,7 @@ def test_watchdog_arrives_on_the_private_network_not_through_the_firewall() -> N
     subnet = plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
     assert subnet.urn in server.dependencies
     assert plan.outputs["monitor"]["watchdogUrl"] == "http://10.0.1.250:9095/watchdog"
+    assert (plan.outputs["monitor"]["sshUser"], plan.outputs["monitor"]["sshPort"]) == ("ops", 2222)
     bundle = json.loads(mockrt.unwrap(plan.outputs["monitorConfigBundle"]))
     assert "ClusterWatchdogMissing" in json.dumps(bundle)
 
@@ -585,3 +586,117 @@ def test_monitor_secrets_stay_secret(prod_plan: mockrt.PlanResult) -> None:
     assert not [p for p in placeholders if p in clear]
     token = mockrt.unwrap(prod_plan.outputs["monitorWatchdogToken"])
     assert len(token) == 40 and token not in clear
+
+
+def test_push_pipes_the_bundle_over_ssh_into_the_checking_installer(tmp_path: Path) -> None:
+    """tools/monitor-push.sh against stub pulumi and ssh: the day-2 path of a config change."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monitor = {"sshUser": "ops", "ipv4": "203.0.113.9", "sshPort": 2222}
+    (bin_dir / "pulumi").write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        f"  *--json\\ monitor*) echo '{json.dumps(monitor)}' ;;\n"
+        "  *--show-secrets\\ monitorConfigBundle*) echo '{\"files\": []}' ;;\n"
+        "  *) exit 9 ;;\n"
+        "esac\n"
+    )
+    (bin_dir / "ssh").write_text(f'#!/bin/sh\necho "$*" > {tmp_path}/argv\ncat > {tmp_path}/stdin\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    script = Path(uptime.__file__).resolve().parents[1] / "tools" / "monitor-push.sh"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = _run("bash", str(script), "prod", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "argv").read_text().split() == [
+        "-p",
+        "2222",
+        "-o",
+        "BatchMode=yes",
+        "ops@203.0.113.9",
+        "sudo",
+        uptime.APPLY_PATH,
+        "-",
+    ]
+    assert json.loads((tmp_path / "stdin").read_text()) == {"files": []}
+    assert _shellcheck(script).returncode == 0
+
+
+ALERTMANAGER = TOOLS / "prometheus-alertmanager" / "usr" / "bin" / "prometheus-alertmanager"
+
+
+def test_readme_test_alert_reaches_the_webhook(tmp_path: Path) -> None:
+    """The README's test alert, for real: Debian's Alertmanager with the rendered config, the
+    alert added with amtool, the Slack-compatible webhook (a local HTTP server) receives it.
+    Only group_wait is shortened and the secret paths point into tmp_path."""
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    secrets = replace(SECRETS, webhook_url=f"http://127.0.0.1:{hook.server_address[1]}/hook")
+    files = _unpack(uptime.render_bundle(SPEC, secrets), tmp_path)
+    am = files["/etc/prometheus/alertmanager.yml"]["content"].replace(
+        uptime.SECRETS_DIR, str(tmp_path / uptime.SECRETS_DIR.lstrip("/"))
+    )
+    doc = yaml.safe_load(am)
+    doc["route"]["group_wait"] = "1s"
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(doc))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # Debian's build reads its default templates from /usr/share/prometheus/alertmanager (the
+    # package's path): a private mount namespace overlays the unpacked package's copy there.
+    share = tmp_path / "share" / "prometheus"
+    share.mkdir(parents=True)
+    subprocess.run(
+        ["cp", "-r", str(TOOLS / "prometheus-alertmanager/usr/share/prometheus/alertmanager"), str(share)], check=True
+    )
+    command = (
+        f"mount -t overlay overlay -o lowerdir={tmp_path / 'share'}:/usr/share /usr/share && exec "
+        f"{_tool(ALERTMANAGER)} --config.file={config} --storage.path={tmp_path / 'data'} "
+        f"--web.listen-address=127.0.0.1:{port} --cluster.listen-address="
+    )
+    daemon = subprocess.Popen(
+        ["unshare", "--mount", "--fork", "--kill-child", "sh", "-c", command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if _run(_tool(AMTOOL), f"--alertmanager.url={url}", "config", "show").returncode == 0:
+                break
+            time.sleep(0.2)
+        proc = _run(
+            _tool(AMTOOL),
+            f"--alertmanager.url={url}",
+            "alert",
+            "add",
+            "HoneydueTestAlert",
+            "severity=warning",
+            "check=test",
+            "--annotation=summary=test alert from the uptime monitor",
+        )
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.time() + 30
+        while not received and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        daemon.kill()
+        daemon.wait()
+        hook.shutdown()
+    assert received, "the webhook received nothing"
+    (attachment,) = received[0]["attachments"]
+    assert attachment["title"] == "[honeydue prod] HoneydueTestAlert"
+    assert attachment["text"] == "test alert from the uptime monitor\n"
