@@ -700,3 +700,11 @@ def test_readme_test_alert_reaches_the_webhook(tmp_path: Path) -> None:
     (attachment,) = received[0]["attachments"]
     assert attachment["title"] == "[honeydue prod] HoneydueTestAlert"
     assert attachment["text"] == "test alert from the uptime monitor\n"
+
+
+def test_program_refuses_a_bad_monitor_config_before_registering_anything() -> None:
+    raw = mockrt.stack_config("prod")
+    raw["monitor"] = {**raw["monitor"], "location": "fsn1"}
+    with pytest.raises(RuntimeError, match=r"honeydue:monitor\.location = \"fsn1\"") as info:
+        mockrt.run_program_isolated("prod", raw)
+    assert "RunError" in str(info.value)
