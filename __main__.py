@@ -7,16 +7,18 @@ import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
 
 from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
-from components.config import ConfigError, load_config
+from components.config import ConfigError, load_config, load_monitor_config
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
+from components.monitor import MonitorCluster, UptimeMonitor, UptimeMonitorArgs
 from components.network import PrivateNetwork, PrivateNetworkArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 from components.runtime import raw_config
-from components.secrets import read_secrets
+from components.secrets import read_monitor_webhook_url, read_secrets
 
 try:
     cfg = load_config(raw_config())
+    monitor_cfg = load_monitor_config(raw_config(), cfg)
 except ConfigError as exc:
     # RunError: the engine prints the message alone, no traceback; nothing is registered.
     raise pulumi.RunError(str(exc)) from None
@@ -38,6 +40,30 @@ network = PrivateNetwork(
     hetzner,
 )
 
+# The uptime monitor's addresses come first: the cluster firewall admits them to the API port.
+monitor = None
+if monitor_cfg is not None:
+    monitor = UptimeMonitor(
+        "monitor",
+        UptimeMonitorArgs(
+            environment=cfg.environment,
+            settings=monitor_cfg,
+            image=cfg.server_image,
+            api_hostname=cfg.api_hostname,
+            admin_hostname=cfg.admin_hostname,
+            extra_hostnames=cfg.extra_hostnames,
+            kube_api_hostname=cfg.kube_api_hostname,
+            admin_cidrs=cfg.admin_cidrs,
+            ssh_port=cfg.ssh_port,
+            admin_user=cfg.admin_user,
+            ssh_public_keys=cfg.ssh_public_keys,
+            protect=cfg.protect,
+            network_id=network.network_id,
+            subnet=network.subnet,
+        ),
+        hetzner,
+    )
+
 cloudflare_provider = cloudflare.Provider("cloudflare", api_token=secrets.cloudflare_api_token)
 
 firewall = ClusterFirewall(
@@ -47,6 +73,7 @@ firewall = ClusterFirewall(
         admin_cidrs=cfg.admin_cidrs,
         ssh_port=cfg.ssh_port,
         allow_icmp=cfg.allow_icmp,
+        api_probe_cidrs=monitor.probe_cidrs if monitor else [],
     ),
     pulumi.ResourceOptions(providers=[hcloud_provider, cloudflare_provider]),
 )
@@ -112,6 +139,31 @@ platform = ClusterPlatform(
     # The gated provider: its kubeconfig exists only once every server is Ready.
     pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
 )
+
+if monitor is not None:
+    monitor.start(
+        MonitorCluster(
+            ssh_key_ids=cluster.ssh_key_ids,
+            kube_api_ca_pem=cluster.server_ca_pem,
+            smtp_password=secrets.app["EMAIL_HOST_PASSWORD"],
+            webhook_url=read_monitor_webhook_url(),
+        )
+    )
+    # For the cluster's Alertmanager (its Watchdog receiver) and for tools/monitor-push.sh.
+    pulumi.export(
+        "monitor",
+        {
+            "hostname": monitor.hostname,
+            "ipv4": monitor.addresses.public_ipv4,
+            "ipv6": monitor.addresses.public_ipv6,
+            "privateIp": monitor.private_ip,
+            "sshUser": cfg.admin_user,
+            "sshPort": cfg.ssh_port,
+            "watchdogUrl": monitor.watchdog_url,
+        },
+    )
+    pulumi.export("monitorWatchdogToken", monitor.watchdog_token)
+    pulumi.export("monitorConfigBundle", monitor.bundle)
 
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)

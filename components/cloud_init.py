@@ -1,32 +1,56 @@
-"""Pure renderer: plain, resolved values in, ``#cloud-config`` text out.
+"""Pure renderer of a K3s server's user_data: the K3s layer on top of the hardened base.
 
-One :class:`NodeBootstrap` per K3s server. :func:`render_user_data` builds the cloud-config as a
-dict and dumps it with PyYAML's safe dumper, so the output always parses; every file it writes
-comes from ``templates/cloud_init/`` next to this module (never the working directory). No Pulumi
-import: the cluster component calls this inside one ``Output.all(...).apply(...)`` and tests call
-it directly.
+One :class:`NodeBootstrap` per K3s server. :func:`render_user_data` turns it into the base host
+(components/cloud_init_base.py: admin user, SSH hardening, fail2ban, unattended upgrades, metadata
+guard) plus a :class:`~components.cloud_init_base.Layer` holding the K3s config, the CA files, the
+sysctl settings K3s needs, the audit policy and the bootstrap script. No Pulumi import: the cluster
+component calls this inside one ``Output.all(...).apply(...)`` and tests call it directly.
 
-Boot order this relies on (cloud-init stages): ``write_files`` and ``users`` run in the init stage,
-``packages`` in the config stage, ``runcmd`` in the final stage. So the K3s config, the CA files
-and the sysctl file exist before the bootstrap script installs K3s, and fail2ban is installed
-before the hardening script restarts it.
+Boot order this relies on: see cloud_init_base. The K3s config, the CA files and the sysctl file
+exist (init stage) before the bootstrap script installs K3s (final stage).
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
 import ipaddress
 import re
 import shlex
-import string
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
+from components.cloud_init_base import (
+    AUTO_UPGRADES_PATH,
+    FAIL2BAN_JAIL_PATH,
+    HARDEN_PATH,
+    METADATA_GUARD_RULES_PATH,
+    METADATA_GUARD_UNIT,
+    METADATA_GUARD_UNIT_PATH,
+    SECURITY_ONLY_PATH,
+    SSHD_DROPIN_PATH,
+    TEMPLATE_DIR,
+    USER_DATA_BUDGET,
+    HostBootstrap,
+    Layer,
+    SharedStr,
+    check_host,
+    dump_yaml,
+    file_entry,
+    read_stripped,
+    read_template,
+    render_host_user_data,
+    script_entry,
+)
 
+# The base's paths are re-exported: tests and tools name them through this module.
 __all__ = [
+    "AUTO_UPGRADES_PATH",
+    "FAIL2BAN_JAIL_PATH",
+    "HARDEN_PATH",
+    "METADATA_GUARD_RULES_PATH",
+    "METADATA_GUARD_UNIT",
+    "METADATA_GUARD_UNIT_PATH",
+    "SECURITY_ONLY_PATH",
+    "SSHD_DROPIN_PATH",
     "USER_DATA_BUDGET",
     "EtcdS3",
     "NodeBootstrap",
@@ -34,41 +58,21 @@ __all__ = [
     "render_user_data",
 ]
 
-#: Hetzner accepts 32 KiB of user_data; keep half of it as headroom for later additions.
-USER_DATA_BUDGET = 16 * 1024
-
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "cloud_init"
-
 # Paths on the node. The shell templates name some of them too (see their headers).
 K3S_CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 AUDIT_POLICY_PATH = "/etc/rancher/k3s/audit-policy.yaml"
 AUDIT_LOG_PATH = "/var/lib/rancher/k3s/server/logs/audit.log"
 K3S_TLS_DIR = "/var/lib/rancher/k3s/server/tls"
 SYSCTL_PATH = "/etc/sysctl.d/90-kubelet.conf"
-SSHD_DROPIN_PATH = "/etc/ssh/sshd_config.d/00-hardening.conf"
-FAIL2BAN_JAIL_PATH = "/etc/fail2ban/jail.d/sshd.local"
-AUTO_UPGRADES_PATH = "/etc/apt/apt.conf.d/20auto-upgrades"
-SECURITY_ONLY_PATH = "/etc/apt/apt.conf.d/52unattended-upgrades-security-only"
 BOOTSTRAP_PATH = "/usr/local/sbin/honeydue-k3s-bootstrap"
-METADATA_GUARD_RULES_PATH = "/etc/honeydue/metadata-guard.nft"
-METADATA_GUARD_UNIT = "honeydue-metadata-guard.service"
-METADATA_GUARD_UNIT_PATH = f"/etc/systemd/system/{METADATA_GUARD_UNIT}"
-HARDEN_PATH = "/usr/local/sbin/honeydue-harden"
 
 # Audit log rotation: days kept, files kept, MiB per file.
 AUDIT_LOG_MAXAGE = 30
 AUDIT_LOG_MAXBACKUP = 10
 AUDIT_LOG_MAXSIZE = 100
 
-# python3-systemd: fail2ban's systemd backend needs it (only a Recommends of fail2ban).
-# nftables: the metadata guard (metadata-guard.nft) is an nftables table of its own.
-PACKAGES = ("fail2ban", "python3-systemd", "unattended-upgrades", "nftables")
-
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
 _PEM_BLOCK_RE = re.compile(r"-----BEGIN [A-Z0-9 ]+-----\n.*?-----END [A-Z0-9 ]+-----\n", re.DOTALL)
-_COMMENT_RE = re.compile(r"^\s*#(?!\s*shellcheck\s)")
 _CA_PATH_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\.(crt|key|pem)$")
 
 
@@ -108,6 +112,16 @@ class NodeBootstrap:
     ssh_port: int
     admin_user: str
     ssh_authorized_keys: tuple[str, ...]
+
+    @property
+    def host(self) -> HostBootstrap:
+        """The base every hardened host shares (components/cloud_init_base.py)."""
+        return HostBootstrap(
+            hostname=self.hostname,
+            ssh_port=self.ssh_port,
+            admin_user=self.admin_user,
+            ssh_authorized_keys=self.ssh_authorized_keys,
+        )
 
 
 def render_k3s_config(node: NodeBootstrap) -> dict[str, Any]:
@@ -161,90 +175,35 @@ def render_k3s_config(node: NodeBootstrap) -> dict[str, Any]:
 
 
 def render_user_data(node: NodeBootstrap) -> str:
-    """The node's user_data: ``#cloud-config`` + YAML. Deterministic for equal input.
+    """The node's user_data: the hardened base plus the K3s layer. Deterministic for equal input.
 
     Raises ValueError on inconsistent input or when the result exceeds USER_DATA_BUDGET bytes.
     """
     k3s_config = render_k3s_config(node)  # also validates node
-    ssh_values = {"ssh_port": str(node.ssh_port), "admin_user": node.admin_user}
-
-    write_files: list[dict[str, Any]] = [
-        _file(SSHD_DROPIN_PATH, _template("sshd-hardening.conf", ssh_values), "0644"),
-        _file(FAIL2BAN_JAIL_PATH, _template("fail2ban-sshd.local", ssh_values), "0644"),
-        _file(AUTO_UPGRADES_PATH, _read("20auto-upgrades"), "0644"),
-        _file(SECURITY_ONLY_PATH, _read("52unattended-upgrades-security-only"), "0644"),
-        _file(SYSCTL_PATH, _read("sysctl-kubelet.conf"), "0644"),
-        _file(METADATA_GUARD_RULES_PATH, _read_stripped("metadata-guard.nft"), "0644"),
-        _file(METADATA_GUARD_UNIT_PATH, _read_stripped("honeydue-metadata-guard.service"), "0644"),
+    files = [
         # Holds the cluster token (and the S3 secret): root only.
-        _file(K3S_CONFIG_PATH, _dump(k3s_config, inline_lists=True), "0600"),
-        _file(AUDIT_POLICY_PATH, _read_stripped("audit-policy.yaml"), "0600"),
+        file_entry(K3S_CONFIG_PATH, dump_yaml(k3s_config, inline_lists=True), "0600"),
+        file_entry(AUDIT_POLICY_PATH, read_stripped(TEMPLATE_DIR, "audit-policy.yaml"), "0600"),
+        # Bring-your-own CA: must be in place before K3s first starts (write_files runs in the
+        # init stage, K3s starts in the final stage). K3s copies them to the joiners via etcd.
+        *_ca_entries(node.ca_files),
     ]
-    # Bring-your-own CA: must be in place before K3s first starts (write_files runs in the
-    # init stage, K3s starts in the final stage). K3s copies them to the joiners via etcd.
-    write_files += _ca_entries(node.ca_files)
-    write_files += [
-        _script(HARDEN_PATH, _read_stripped("harden.sh")),
-        _script(BOOTSTRAP_PATH, _read_stripped("k3s-bootstrap.sh")),
-    ]
-
-    doc: dict[str, Any] = {
-        "hostname": node.hostname,
-        "disable_root": True,
-        "ssh_pwauth": False,
-        # Only this user: listing no "default" entry keeps the image's default user out.
-        "users": [
-            {
-                "name": node.admin_user,
-                "groups": ["sudo"],
-                "shell": "/bin/bash",
-                "lock_passwd": True,
-                # Key-only login and a locked password: sudo cannot ask for one.
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                "ssh_authorized_keys": list(node.ssh_authorized_keys),
-            }
-        ],
-        "package_update": True,
-        "packages": list(PACKAGES),
-        "write_files": write_files,
-        "runcmd": _runcmd(node),
-    }
-    text = "#cloud-config\n" + _dump(doc)
-    size = len(text.encode("utf-8"))
-    if size > USER_DATA_BUDGET:
-        raise ValueError(
-            f"user_data for {node.hostname} is {size} bytes, over the "
-            f"{USER_DATA_BUDGET}-byte budget (Hetzner's hard limit is 32 KiB)"
-        )
-    return text
-
-
-def _runcmd(node: NodeBootstrap) -> list[str]:
-    """Hardening and the K3s install as independent steps.
-
-    cloud-init runs these lines as one /bin/sh script. A failed hardening step must not keep
-    K3s from installing (a node that hardened badly is still a cluster member to fix over SSH),
-    nor the reverse; both run, and a failure of either still fails the boot visibly.
-    """
     role = "bootstrap" if node.bootstrap else "join"
-    bootstrap = shlex.join([BOOTSTRAP_PATH, node.k3s_version, node.private_ip, role, *node.peers])
-    return [
-        'failed=""',
-        # First, before K3s exists: the guard's unit then runs early on every later boot, and
-        # K3s requires it. Without the guard K3s is not installed at all (fail closed).
-        f'systemctl enable --now {METADATA_GUARD_UNIT} || failed=" metadata-guard"',
-        f'{shlex.quote(HARDEN_PATH)} || failed="$failed harden"',
-        'case "$failed" in *metadata-guard*) echo "honeydue: K3s not installed: no metadata guard" >&2 ;; '
-        f'*) {bootstrap} || failed="$failed k3s-bootstrap" ;; esac',
-        'if [ -n "$failed" ]; then echo "honeydue first boot failed:$failed" >&2; exit 1; fi',
-    ]
+    layer = Layer(
+        what="K3s",
+        step="k3s-bootstrap",
+        # K3s requires the guard's unit (RequiredBy=k3s.service): without it K3s never starts.
+        command=shlex.join([BOOTSTRAP_PATH, node.k3s_version, node.private_ip, role, *node.peers]),
+        settings_files=[file_entry(SYSCTL_PATH, read_template(TEMPLATE_DIR, "sysctl-kubelet.conf"), "0644")],
+        files=files,
+        scripts=[script_entry(BOOTSTRAP_PATH, read_stripped(TEMPLATE_DIR, "k3s-bootstrap.sh"))],
+    )
+    return render_host_user_data(node.host, layer)
 
 
 def _check(node: NodeBootstrap) -> None:
     """Reject input that would render a node that cannot boot; all problems at once."""
-    errors: list[str] = []
-    if not _HOSTNAME_RE.match(node.hostname):
-        errors.append(f"hostname {node.hostname!r} is not a DNS label")
+    errors = check_host(node.host)
     if not _VERSION_RE.match(node.k3s_version):
         errors.append(f"k3s_version {node.k3s_version!r} is not like 'v1.34.6+k3s1'")
     if not node.token.startswith("K10") or "::server:" not in node.token:
@@ -276,12 +235,6 @@ def _check(node: NodeBootstrap) -> None:
             errors.append(f"ca_files path {rel_path!r} is not a plain relative .crt/.key path")
         if "-----BEGIN " not in pem:
             errors.append(f"ca_files {rel_path!r} is not PEM")
-    if not 1 <= node.ssh_port <= 65535:
-        errors.append(f"ssh_port {node.ssh_port} is out of range")
-    if not _USER_RE.match(node.admin_user) or node.admin_user == "root":
-        errors.append(f"admin_user {node.admin_user!r} is not a valid non-root user name")
-    if not node.ssh_authorized_keys:
-        errors.append("ssh_authorized_keys is empty: nobody could log in")
     if node.etcd_snapshot_retention < 1:
         errors.append("etcd_snapshot_retention must be at least 1")
     if errors:
@@ -311,7 +264,7 @@ def _ca_entries(ca_files: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     for blocks in split.values():
         for block in set(blocks):
             seen[block] = seen.get(block, 0) + 1
-    shared: dict[str, _Shared] = {}
+    shared: dict[str, SharedStr] = {}
     entries: list[dict[str, Any]] = []
     for rel_path, _ in ca_files:
         path = f"{K3S_TLS_DIR}/{rel_path}"
@@ -323,13 +276,13 @@ def _ca_entries(ca_files: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
                 if pending:
                     chunks.append(pending)
                     pending = ""
-                chunks.append(shared.setdefault(block, _Shared(block)))
+                chunks.append(shared.setdefault(block, SharedStr(block)))
             else:
                 pending += block
         if pending:
             chunks.append(pending)
         for i, chunk in enumerate(chunks):
-            entry = _file(path, chunk, mode)
+            entry = file_entry(path, chunk, mode)
             if i:
                 entry["append"] = True
             entries.append(entry)
@@ -340,80 +293,3 @@ def _pem_blocks(pem: str) -> list[str]:
     """The PEM blocks of a bundle, or the whole text if it does not split losslessly."""
     blocks = _PEM_BLOCK_RE.findall(pem)
     return blocks if "".join(blocks) == pem else [pem]
-
-
-def _file(path: str, content: str, permissions: str) -> dict[str, Any]:
-    # Omitted when they are cloud-init's defaults (owner root:root, permissions 0644): the
-    # first server's user_data is close to the budget, and every entry would repeat them.
-    entry: dict[str, Any] = {"path": path}
-    if permissions != "0644":
-        entry["permissions"] = permissions
-    entry["content"] = content
-    return entry
-
-
-def _script(path: str, content: str) -> dict[str, Any]:
-    """An executable, gzip+base64 encoded (cloud-init's write_files `encoding: gz+b64`).
-
-    The scripts are the largest compressible part of the bootstrap server's user_data (the
-    CA keys are not); compressed they leave the 16 KiB budget room to grow. mtime=0 keeps the
-    output deterministic.
-    """
-    packed = base64.b64encode(gzip.compress(content.encode(), compresslevel=9, mtime=0)).decode()
-    return {"path": path, "permissions": "0755", "encoding": "gz+b64", "content": packed}
-
-
-def _read(name: str) -> str:
-    return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
-
-
-def _read_stripped(name: str) -> str:
-    """A template without its full-line ``#`` comments (kept: shebang, shellcheck directives).
-
-    The comments document the templates in the repository; on the node they would cost a
-    quarter of the user_data budget. Tests shellcheck the stripped text, i.e. what runs.
-    """
-    lines = _read(name).splitlines(keepends=True)
-    return "".join(
-        line for i, line in enumerate(lines) if not _COMMENT_RE.match(line) or (i == 0 and line.startswith("#!"))
-    )
-
-
-def _template(name: str, values: dict[str, str]) -> str:
-    # substitute(), not safe_substitute(): a placeholder without a value is a bug, not output.
-    return string.Template(_read(name)).substitute(values)
-
-
-class _Shared(str):
-    """A string the YAML dumper writes once (anchor) and then refers to (alias)."""
-
-    __slots__ = ()
-
-
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that writes multi-line strings (scripts, PEMs) as literal blocks."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        # PyYAML never aliases scalars; _Shared strings are meant to be.
-        return not isinstance(data, _Shared) and bool(super().ignore_aliases(data))
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(_Shared, _represent_str)
-
-
-def _dump(data: dict[str, Any], *, inline_lists: bool = False) -> str:
-    # sort_keys=False: the dicts are built in a fixed order, which reads better than sorted.
-    # inline_lists: lists of scalars as [a, b] (default_flow_style=None), nesting in block style.
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=None if inline_lists else False,
-        width=4096,
-    )

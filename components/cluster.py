@@ -12,8 +12,6 @@ SSH keys) is keyed by its own config entry or content, never by a list position.
 from __future__ import annotations
 
 import base64
-import hashlib
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +21,20 @@ import pulumi_hcloud as hcloud
 import pulumi_kubernetes as kubernetes
 import yaml
 
-from components.base import labels, type_token
+from components.base import type_token
 from components.cloud_init import EtcdS3, NodeBootstrap, render_user_data
 from components.config import EtcdS3Target, Server
+from components.host import (
+    HardenedHost,
+    HardenedHostArgs,
+    UserData,
+    ipv6_host_address,
+    operator_ssh_keys,
+    ssh_key_id,
+)
+
+# Re-exported: these helpers lived here before the host layer existed.
+__all__ = ["K3sCluster", "K3sClusterArgs", "K3sSettings", "ipv6_host_address", "ssh_key_id"]
 from components.pki import ClusterPki, ClusterPkiArgs
 from components.readiness import ClusterReady
 
@@ -150,27 +159,6 @@ def bootstrap_server(servers: tuple[Server, ...]) -> Server:
     return chosen
 
 
-def ipv6_host_address(primary_ip_address: str) -> str:
-    """The server's IPv6 address from its Primary IP's `ip_address`.
-
-    Hetzner reports an IPv6 Primary IP as its /64's network address (2001:db8:1::); the server
-    answers on the network's first host (2001:db8:1::1). The one place that turns one into the
-    other: cloud-init (node-external-ip, tls-san), DNS records and outputs all take this value.
-    """
-    network = ipaddress.IPv6Network(primary_ip_address.split("/")[0] + "/64", strict=False)
-    return str(network[1])
-
-
-def ssh_key_id(public_key: str) -> str:
-    """A stable short id of an OpenSSH public key: the start of its SHA256 fingerprint (hex).
-
-    Keys are named by content, not by position: removing the first key from the list must not
-    rename, and so replace, every other Hetzner SSH key.
-    """
-    blob = base64.b64decode(public_key.split()[1])
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
 def server_hostname(environment: str, server: Server) -> str:
     return f"honeydue-{environment}-{server.name}"
 
@@ -188,106 +176,69 @@ class K3sCluster(pulumi.ComponentResource):
     """The provider every Kubernetes resource uses. Its kubeconfig is built from the readiness
     gate's output, so nothing reaches the cluster before every server is Ready."""
     servers: list[hcloud.Server]
+    ssh_key_ids: list[pulumi.Output[str]]
+    """The operator's Hetzner SSH keys; other hosts of the stack (the uptime monitor) reuse them."""
+    server_ca_pem: pulumi.Output[str]
+    """What clients of the API trust (server CA + root); public."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("cluster", "K3sCluster"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        guarded = pulumi.ResourceOptions(parent=self, protect=args.protect)
         pki = ClusterPki(
             f"{name}-pki", ClusterPkiArgs(cluster_name=f"honeydue-{args.environment}", protect=args.protect), child
         )
 
-        ssh_keys = [
-            hcloud.SshKey(
-                f"{name}-ssh-key-{ssh_key_id(key)}",
-                name=f"honeydue-{args.environment}-{ssh_key_id(key)}",
-                public_key=key,
-                labels=labels(args.environment, "operator"),
-                opts=child,
-            )
-            for key in args.ssh_public_keys
-        ]
-
-        # Primary IPs first: every node's public address is then known before any server exists
-        # (tls-san, node-external-ip, DNS) and survives a server rebuild.
-        ipv4: dict[str, hcloud.PrimaryIp] = {}
-        ipv6: dict[str, hcloud.PrimaryIp] = {}
-        for s in args.servers:
-            for family, table in (("ipv4", ipv4), ("ipv6", ipv6)):
-                table[s.name] = hcloud.PrimaryIp(
-                    f"{name}-{s.name}-{family}",
-                    name=f"{server_hostname(args.environment, s)}-{family}",
-                    type=family,
-                    location=s.location,
-                    assignee_type="server",
-                    auto_delete=False,
-                    delete_protection=args.protect,
-                    labels=labels(args.environment, "k3s-server"),
-                    opts=guarded,
-                )
-        self.public_ipv4s = {n: ip.ip_address for n, ip in ipv4.items()}
-        self.public_ipv6s = {n: ip.ip_address.apply(ipv6_host_address) for n, ip in ipv6.items()}
-        self.private_ips = {s.name: s.private_ip for s in args.servers}
+        ssh_keys = operator_ssh_keys(name, args.environment, args.ssh_public_keys, self)
+        self.ssh_key_ids = [k.id for k in ssh_keys]
 
         s3_keys: pulumi.Output[Any] = pulumi.Output.from_input(None)
         if args.etcd_s3_access_key is not None and args.etcd_s3_secret_key is not None:
             s3_keys = pulumi.Output.all(args.etcd_s3_access_key, args.etcd_s3_secret_key)
 
-        def user_data_of(server: Server) -> pulumi.Output[str]:
-            inputs = pulumi.Output.all(
-                pki.token, self.public_ipv4s[server.name], self.public_ipv6s[server.name], pki.ca_files, s3_keys
-            )
+        def user_data_of(server: Server) -> UserData:
+            def user_data(ipv4: pulumi.Output[str], ipv6: pulumi.Output[str]) -> pulumi.Output[str]:
+                def render(v: list[Any]) -> str:
+                    keys = (v[4][0], v[4][1]) if v[4] else None
+                    return render_user_data(node_bootstrap(server, args, v[0], (v[1], v[2]), v[3], keys))
 
-            def render(v: list[Any]) -> str:
-                keys = (v[4][0], v[4][1]) if v[4] else None
-                return render_user_data(node_bootstrap(server, args, v[0], (v[1], v[2]), v[3], keys))
+                return pulumi.Output.all(pki.token, ipv4, ipv6, pki.ca_files, s3_keys).apply(render)
 
-            return pulumi.Output.secret(inputs.apply(render))
+            return user_data
 
-        self.servers = []
-        for s in args.servers:
-            user_data = user_data_of(s)
-            self.servers.append(
-                hcloud.Server(
-                    f"{name}-server-{s.name}",
-                    name=server_hostname(args.environment, s),
+        # Each server is a hardened host (components/host.py) with K3s as its cloud-init layer.
+        # The resource names are the ones this component always used: the URNs do not change.
+        hosts = {
+            s.name: HardenedHost(
+                f"{name}-{s.name}",
+                HardenedHostArgs(
+                    environment=args.environment,
+                    hostname=server_hostname(args.environment, s),
+                    role="k3s-server",
+                    location=s.location,
                     server_type=args.server_type,
                     image=args.server_image,
-                    location=s.location,
+                    firewall_ids=list(args.firewall_ids),
+                    ssh_key_ids=self.ssh_key_ids,
+                    user_data=user_data_of(s),
+                    protect=args.protect,
                     placement_group_id=args.placement_group_ids.get(s.location),
                     networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip)],
-                    public_nets=[
-                        hcloud.ServerPublicNetArgs(
-                            ipv4_enabled=True,
-                            ipv4=ipv4[s.name].id.apply(int),
-                            ipv6_enabled=True,
-                            ipv6=ipv6[s.name].id.apply(int),
-                        )
-                    ],
-                    firewall_ids=list(args.firewall_ids),
-                    ssh_keys=[k.id for k in ssh_keys],
-                    user_data=user_data,
-                    labels={**labels(args.environment, "k3s-server"), "k3s-bootstrap": str(s.bootstrap).lower()},
-                    delete_protection=args.protect,
-                    rebuild_protection=args.protect,
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        protect=args.protect,
-                        depends_on=[args.subnet],
-                        # A config edit must never replace a server: Hetzner replaces on any
-                        # user_data/ssh_keys change and on an image change, which would wipe an
-                        # etcd member. Day-2 changes go through Kubernetes (HelmChartConfig,
-                        # upgrade Plans), not cloud-init.
-                        ignore_changes=["user_data", "image", "ssh_keys"],
-                        # A deliberate replacement (a dead server, `pulumi up --replace`) must
-                        # delete first: the new server takes the same name, private IP and
-                        # Primary IPs, which the old one holds until it is gone.
-                        delete_before_replace=True,
-                    ),
-                )
+                    extra_labels={"k3s-bootstrap": str(s.bootstrap).lower()},
+                    # Servers attach to the network only once the subnet exists.
+                    depends_on=[args.subnet],
+                ),
+                parent=self,
+                server_resource_name=f"{name}-server-{s.name}",
             )
+            for s in args.servers
+        }
+        self.public_ipv4s = {n: h.public_ipv4 for n, h in hosts.items()}
+        self.public_ipv6s = {n: h.public_ipv6 for n, h in hosts.items()}
+        self.private_ips = {s.name: s.private_ip for s in args.servers}
+        self.servers = [h.server for h in hosts.values()]
         self.server_names = [server_hostname(args.environment, s) for s in args.servers]
 
+        self.server_ca_pem = pki.server_ca_bundle_pem
         self.api_endpoint = f"https://{args.kube_api_hostname}:{KUBE_API_PORT}"
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(pki.server_ca_bundle_pem, pki.admin_cert_pem, pki.admin_key_pem).apply(
@@ -297,7 +248,7 @@ class K3sCluster(pulumi.ComponentResource):
         # The gate and the provider call the bootstrap server by IP: it is in the API cert's SANs
         # and known as soon as its Primary IP exists, while the API's DNS name is made later by
         # another component. The machine running `pulumi up` must be inside adminCidrs (6443).
-        bootstrap_ipv4 = ipv4[bootstrap_server(args.servers).name].ip_address
+        bootstrap_ipv4 = self.public_ipv4s[bootstrap_server(args.servers).name]
         self.ready = ClusterReady(
             f"{name}-ready",
             endpoint=pulumi.Output.concat("https://", bootstrap_ipv4, f":{KUBE_API_PORT}"),

@@ -49,6 +49,7 @@ CONDITIONAL_SECRETS: Mapping[str, str] = {
     "etcdS3SecretKey": "etcdS3",
     # platform: Kyverno pulls signatures from the private registry with this account.
     "registryPassword": "registryUsername",
+    "monitorWebhookUrl": "monitor",
 }
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -972,4 +973,169 @@ def _check_reboot_window(value: Any, errors: _Collector) -> RebootWindow:
         start=str(spec.get("start", "")),
         end=str(spec.get("end", "")),
         time_zone=str(zone or ""),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Uptime monitor (issue 14): the `monitor` key, parsed on its own so that it stays additive
+# --------------------------------------------------------------------------------------------
+
+#: Every Hetzner Cloud location (https://docs.hetzner.com/cloud/general/locations/).
+HETZNER_LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
+MONITOR_KEYS = (
+    "location",
+    "privateIp",
+    "serverType",
+    "smtp",
+    "slowSeconds",
+    "certWarningDays",
+    "clusterWatchdog",
+    "watchdogMinutes",
+)
+MONITOR_SMTP_KEYS = ("smarthost", "from", "username", "to")
+MONITOR_SLOW_KEYS = ("api", "pages", "kubeApi")
+MONITOR_SLOW_DEFAULTS = {"api": 1.0, "pages": 3.0, "kubeApi": 1.0}
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[a-z]{2,}$")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """The uptime monitor's settings (key `monitor`; null = no monitor in this stack)."""
+
+    location: str
+    """A Hetzner location none of the cluster's servers uses: a location outage is seen."""
+    private_ip: str
+    """Its static address in privateSubnetCidr: the cluster's Watchdog arrives over the private
+    network, never over the internet."""
+    server_type: str
+    smtp_smarthost: str
+    smtp_from: str
+    smtp_username: str
+    email_to: tuple[str, ...]
+    slow_api: float
+    slow_pages: float
+    slow_kube_api: float
+    cert_warning_days: int
+    cluster_watchdog: bool
+    """Expect the cluster Alertmanager's Watchdog (turn on with the cluster's monitoring)."""
+    watchdog_minutes: int
+
+
+def load_monitor_config(raw: Mapping[str, Any], cfg: StackConfig) -> MonitorSettings | None:
+    """The `monitor` key, checked against the loaded stack config; every problem at once."""
+    value = raw.get("monitor")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError([Problem("monitor", value, "must be an object or null")]) from None
+    if value is None:
+        return None
+    errors = _Collector()
+    if not isinstance(value, dict):
+        raise ConfigError([Problem("monitor", value, "must be an object {location, smtp, ...} or null")])
+    for extra in sorted(set(value) - set(MONITOR_KEYS)):
+        errors.add(f"monitor.{extra}", value[extra], _suggest(extra, MONITOR_KEYS))
+
+    used = sorted({s.location for s in cfg.servers})
+    zone = sorted(NETWORK_ZONES[cfg.network_zone])
+    location = value.get("location", _MISSING)
+    if location not in HETZNER_LOCATIONS:
+        errors.add("monitor.location", location, "required: one of " + ", ".join(HETZNER_LOCATIONS))
+    elif location not in zone:
+        errors.add(
+            "monitor.location",
+            location,
+            f"must be in network zone {cfg.network_zone} ("
+            + ", ".join(zone)
+            + "): the monitor joins the private network",
+        )
+    elif location in used:
+        errors.add(
+            "monitor.location",
+            location,
+            "must be a location no cluster server uses (" + ", ".join(used) + "): a location outage must be seen",
+        )
+    private_ip = value.get("privateIp", _MISSING)
+    subnet = ipaddress.IPv4Network(cfg.private_subnet_cidr)
+    try:
+        ip = ipaddress.IPv4Address(private_ip)
+    except (ValueError, TypeError):
+        errors.add("monitor.privateIp", private_ip, f"required: a static IPv4 in privateSubnetCidr {subnet}")
+    else:
+        if ip not in subnet or int(ip) - int(subnet.network_address) < 2 or ip == subnet.broadcast_address:
+            errors.add(
+                "monitor.privateIp",
+                private_ip,
+                f"must be a usable host of privateSubnetCidr {subnet} (host 2 or above)",
+            )
+        elif str(ip) in {s.private_ip for s in cfg.servers}:
+            errors.add("monitor.privateIp", private_ip, "must not be a cluster server's private IP")
+    server_type = value.get("serverType", "cx23")
+    if not isinstance(server_type, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", server_type):
+        errors.add("monitor.serverType", server_type, "must be a Hetzner server type like cx23")
+
+    smtp = value.get("smtp", _MISSING)
+    if not isinstance(smtp, dict):
+        errors.add("monitor.smtp", smtp, "required: {smarthost, from, username, to}")
+        smtp = {}
+    for extra in sorted(set(smtp) - set(MONITOR_SMTP_KEYS)):
+        errors.add(f"monitor.smtp.{extra}", smtp[extra], _suggest(extra, MONITOR_SMTP_KEYS))
+    smarthost = smtp.get("smarthost", _MISSING)
+    if smtp and not (isinstance(smarthost, str) and re.fullmatch(r"[a-z0-9.-]+:\d{1,5}", smarthost)):
+        errors.add(
+            "monitor.smtp.smarthost", smarthost, "required: host:port of the mail server, e.g. smtp.example.com:587"
+        )
+    for name in ("from", "username"):
+        item = smtp.get(name, _MISSING)
+        if smtp and not (isinstance(item, str) and item):
+            errors.add(f"monitor.smtp.{name}", item, "required non-empty string")
+    sender = smtp.get("from")
+    if isinstance(sender, str) and sender and not _EMAIL.match(sender):
+        errors.add("monitor.smtp.from", sender, "must be an email address")
+    to = smtp.get("to", _MISSING)
+    if smtp and (not isinstance(to, list) or not to or not all(isinstance(a, str) and _EMAIL.match(a) for a in to)):
+        errors.add("monitor.smtp.to", to, "required: a list of at least one email address")
+
+    slow = value.get("slowSeconds", {})
+    if not isinstance(slow, dict):
+        errors.add("monitor.slowSeconds", slow, "must be an object {api, pages, kubeApi} of seconds")
+        slow = {}
+    for extra in sorted(set(slow) - set(MONITOR_SLOW_KEYS)):
+        errors.add(f"monitor.slowSeconds.{extra}", slow[extra], _suggest(extra, MONITOR_SLOW_KEYS))
+    thresholds: dict[str, float] = {}
+    for name in MONITOR_SLOW_KEYS:
+        seconds = slow.get(name, MONITOR_SLOW_DEFAULTS[name])
+        # Above the blackbox module's 10 s timeout a probe fails instead of being slow.
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < 10:
+            errors.add(f"monitor.slowSeconds.{name}", seconds, "must be a number of seconds between 0 and 10")
+            seconds = 0.0
+        thresholds[name] = float(seconds)
+
+    days = value.get("certWarningDays", 14)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 60:
+        errors.add("monitor.certWarningDays", days, "must be a number of days between 1 and 60")
+    watchdog = value.get("clusterWatchdog", False)
+    if not isinstance(watchdog, bool):
+        errors.add("monitor.clusterWatchdog", watchdog, "must be true or false")
+    minutes = value.get("watchdogMinutes", 10)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 2 <= minutes <= 120:
+        errors.add("monitor.watchdogMinutes", minutes, "must be a number of minutes between 2 and 120")
+
+    if errors.problems:
+        raise ConfigError(errors.problems)
+    return MonitorSettings(
+        location=location,
+        private_ip=private_ip,
+        server_type=server_type,
+        smtp_smarthost=smarthost,
+        smtp_from=smtp["from"],
+        smtp_username=smtp["username"],
+        email_to=tuple(to),
+        slow_api=thresholds["api"],
+        slow_pages=thresholds["pages"],
+        slow_kube_api=thresholds["kubeApi"],
+        cert_warning_days=days,
+        cluster_watchdog=watchdog,
+        watchdog_minutes=minutes,
     )

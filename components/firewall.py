@@ -46,7 +46,11 @@ def validate_cloudflare_ranges(ipv4: Sequence[str] | None, ipv6: Sequence[str] |
 
 
 def firewall_rules(
-    cloudflare_cidrs: Sequence[str], admin_cidrs: Sequence[str], ssh_port: int, allow_icmp: bool
+    cloudflare_cidrs: Sequence[str],
+    admin_cidrs: Sequence[str],
+    ssh_port: int,
+    allow_icmp: bool,
+    api_probe_cidrs: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The inbound rules, as plain dicts (FirewallRuleArgs keywords); pure, so tests call it."""
     rules: list[dict[str, Any]] = [
@@ -75,6 +79,17 @@ def firewall_rules(
             "description": "Kubernetes API from admin CIDRs",
         },
     ]
+    if api_probe_cidrs:
+        # The uptime monitor (components/monitor.py) probes /readyz through the API name.
+        rules.append(
+            {
+                "direction": "in",
+                "protocol": "tcp",
+                "port": KUBE_API_PORT,
+                "source_ips": list(api_probe_cidrs),
+                "description": "Kubernetes API /readyz probe from the uptime monitor",
+            }
+        )
     if allow_icmp:
         rules.append(
             {
@@ -96,6 +111,8 @@ class ClusterFirewallArgs:
     admin_cidrs: tuple[str, ...]
     ssh_port: int
     allow_icmp: bool
+    api_probe_cidrs: pulumi.Input[Sequence[str]] = ()
+    """The uptime monitor's addresses (/32, /128): admitted to the Kubernetes API port."""
 
 
 def ci_access_firewall_name(environment: str) -> str:
@@ -118,10 +135,10 @@ class ClusterFirewall(pulumi.ComponentResource):
         self.cloudflare_cidrs = pulumi.Output.all(ranges.ipv4_cidrs, ranges.ipv6_cidrs).apply(
             lambda r: validate_cloudflare_ranges(r[0], r[1])
         )
-        rules = self.cloudflare_cidrs.apply(
-            lambda cidrs: [
+        rules = pulumi.Output.all(self.cloudflare_cidrs, args.api_probe_cidrs).apply(
+            lambda v: [
                 hcloud.FirewallRuleArgs(**rule)
-                for rule in firewall_rules(cidrs, args.admin_cidrs, args.ssh_port, args.allow_icmp)
+                for rule in firewall_rules(v[0], args.admin_cidrs, args.ssh_port, args.allow_icmp, v[1])
             ]
         )
         firewall = hcloud.Firewall(

@@ -57,3 +57,8 @@ def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secre
             config.require_secret("registryPassword") if cfg.platform.registry_username is not None else None
         ),
     )
+
+
+def read_monitor_webhook_url(config: pulumi.Config | None = None) -> pulumi.Output[str]:
+    """The uptime monitor's Slack-compatible webhook URL (required when `monitor` is set)."""
+    return (config or pulumi.Config()).require_secret("monitorWebhookUrl")

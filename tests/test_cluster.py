@@ -30,8 +30,12 @@ WORLD = {"0.0.0.0/0", "::/0"}
 
 
 def servers(plan: mockrt.PlanResult) -> list[mockrt.Registration]:
-    """Servers in config order: they register when their user_data resolves, in any order."""
-    return sorted(plan.of_type(SERVER), key=lambda r: r.inputs["name"])
+    """K3s servers in config order: they register when their user_data resolves, in any order.
+
+    Other hosts of the stack (the uptime monitor) are tested in tests/test_monitor.py.
+    """
+    k3s = [r for r in plan.of_type(SERVER) if r.inputs["labels"]["role"] == "k3s-server"]
+    return sorted(k3s, key=lambda r: r.inputs["name"])
 
 
 def user_data(server: mockrt.Registration) -> dict[str, Any]:
@@ -91,7 +95,8 @@ def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: moc
     for server in servers(prod_plan):
         # the cluster firewall and the CI-access one (rules opened per CI run, always closed)
         assert len(server.inputs["firewallIds"]) == 2 and server.inputs["networks"][0]["networkId"]
-        assert {f.urn for f in prod_plan.of_type(FIREWALL)} <= set(server.dependencies)
+        cluster_firewalls = {f.urn for f in prod_plan.of_type(FIREWALL) if f.name in ("fw-firewall", "fw-ci-access")}
+        assert len(cluster_firewalls) == 2 and cluster_firewalls <= set(server.dependencies)
         assert server.inputs["placementGroupId"]  # all three share fsn1: spread group
 
 

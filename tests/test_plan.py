@@ -58,7 +58,7 @@ def _check_artifacts(stack: str, servers: int, out: Path, proc: subprocess.Compl
 
 
 def test_plan_writes_every_artifact_prod(prod_runs: list[tuple[Path, subprocess.CompletedProcess[str]]]) -> None:
-    _check_artifacts("prod", 3, *prod_runs[0])
+    _check_artifacts("prod", 4, *prod_runs[0])  # three K3s servers and the uptime monitor
 
 
 def test_plan_writes_every_artifact_staging(tmp_path: Path) -> None:
@@ -115,10 +115,10 @@ def test_resources_json_records_parents_dependencies_and_options(prod_plan: mock
     urns = {r.urn for r in prod_plan.resources}
     children = [r for r in prod_plan.resources if r.parent in urns]
     assert children, "components must parent their children"
-    server = prod_plan.of_type("hcloud:index/server:Server")[0]
+    server = prod_plan.by_name("k3s-server-k3s-1")
     subnet = prod_plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
     assert subnet.urn in server.dependencies  # depends_on
-    (firewall,) = [f for f in prod_plan.of_type("hcloud:index/firewall:Firewall") if f.name == "fw-firewall"]
+    firewall = prod_plan.by_name("fw-firewall")
     assert firewall.urn in server.dependencies  # from an input
     assert server.options["protect"] is True
     assert set(server.options["ignoreChanges"]) == {"userData", "image", "sshKeys"}

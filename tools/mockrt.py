@@ -308,6 +308,11 @@ class PlanResult:
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.resources}
 
+    def by_name(self, name: str) -> Registration:
+        """The one resource registered under `name` (logical names are unique per type here)."""
+        (found,) = [r for r in self.resources if r.name == name]
+        return found
+
 
 def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registration:
     return Registration(

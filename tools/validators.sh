@@ -7,6 +7,8 @@
 #   - shellcheck, docker-registry, nftables (Debian 12 apt)
 #   - the cloud-init cloud-config schema of Debian 13 (25.1.x), which flags unknown top-level
 #     keys; extracted to $HONEYDUE_CACHE/cloud-init-schema/ (see tests/test_cloud_init.py)
+#   - promtool, amtool and prometheus-blackbox-exporter of Debian 13 (the uptime monitor's own
+#     versions), unpacked to $HONEYDUE_CACHE/monitor-tools/ (see tests/test_monitor.py)
 #   - check-jsonschema and cryptography in the venv (exact pins)
 set -euo pipefail
 
@@ -56,6 +58,18 @@ if [ ! -s "$schema" ]; then
   mv "$schema.tmp" "$schema"
 fi
 
+# The uptime monitor's checkers: the Debian 13 packages its server installs at boot.
+monitor_tools=$cache/monitor-tools
+for pkg in promtool prometheus-alertmanager prometheus-blackbox-exporter; do
+  if [ ! -s "$monitor_tools/$pkg/VERSION" ]; then
+    log "fetching Debian 13 $pkg"
+    rm -rf "$monitor_tools/$pkg"
+    mkdir -p "$monitor_tools/$pkg"
+    deb=$(as_root env TRIXIE_CACHE="$cache/trixie" "$repo/tools/trixie-fetch.sh" "$pkg" "$monitor_tools/$pkg")
+    dpkg-deb -f "$deb" Version >"$monitor_tools/$pkg/VERSION"
+  fi
+done
+
 [ -x "$venv/bin/python" ] || { log "no venv at $venv (create it first)"; exit 1; }
 # One package per pip call: several in one call made pip backtrack into an unbuildable sdist.
 pip_pin() {
@@ -68,4 +82,4 @@ pip_pin() {
 pip_pin check_jsonschema check-jsonschema==0.39.0
 pip_pin cryptography cryptography==50.0.2
 
-log "ok: cloud-init $(/usr/bin/python3 -c 'import cloudinit.version as v; print(v.version_string())'), shellcheck $(shellcheck --version | awk '/^version:/{print $2}'), schema $(cat "$schema_dir/VERSION") at $schema"
+log "ok: cloud-init $(/usr/bin/python3 -c 'import cloudinit.version as v; print(v.version_string())'), shellcheck $(shellcheck --version | awk '/^version:/{print $2}'), schema $(cat "$schema_dir/VERSION") at $schema, promtool $(cat "$monitor_tools/promtool/VERSION")"
