@@ -6,8 +6,9 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
 
+from components.app import HoneydueApp, HoneydueAppArgs
 from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
-from components.config import ConfigError, load_config
+from components.config import ConfigError, load_stack_and_app
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.network import PrivateNetwork, PrivateNetworkArgs
@@ -15,7 +16,7 @@ from components.runtime import raw_config
 from components.secrets import read_secrets
 
 try:
-    cfg = load_config(raw_config())
+    cfg, app_cfg = load_stack_and_app(raw_config())
 except ConfigError as exc:
     # RunError: the engine prints the message alone, no traceback; nothing is registered.
     raise pulumi.RunError(str(exc)) from None
@@ -91,6 +92,12 @@ edge = CloudflareEdge(
     pulumi.ResourceOptions(providers=[cloudflare_provider]),
 )
 
+app = HoneydueApp(
+    "app",
+    HoneydueAppArgs.from_config(cfg, app_cfg, secrets.app),
+    pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
+)
+
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)
 pulumi.export("publicIpv6", cluster.public_ipv6s)
@@ -100,3 +107,5 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("urls", edge.urls)
 pulumi.export("zoneId", edge.zone_id)
 pulumi.export("originCertificateExpiry", edge.origin_cert_expires_on)
+pulumi.export("appNamespace", app.namespace)
+pulumi.export("migrationJob", app.migration_job_name)

@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.config import ConfigError, load_config  # noqa: E402
+from components.config import ConfigError, load_stack_and_app  # noqa: E402
 from tools import mockrt  # noqa: E402
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         raw = mockrt.stack_config(args.stack)
-        load_config(raw)  # the program loads it again; here only to fail cleanly and early
+        load_stack_and_app(raw)  # the program loads it again; here only to fail cleanly and early
     except FileNotFoundError as exc:
         print(f"plan: {exc}", file=sys.stderr)
         return 2
