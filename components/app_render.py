@@ -10,6 +10,7 @@ their key names only; the component adds `stringData` from Pulumi secret Outputs
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ INTERNET_PORTS = (443, 5432, 587, 465)
 METADATA_CIDR = "169.254.169.254/32"
 PRIVATE_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
 
+# Per-node pod subnet size (kube-controller-manager --node-cidr-mask-size, default 24).
+NODE_CIDR_MASK = 24
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "app"
 MIGRATE_ARGS = ("--migrate-only",)
 
@@ -79,7 +82,8 @@ class AppSpec:
     secret_env: tuple[str, ...]
     """Names of the variables in the app Secret (DATABASE_URL, ...), as keys only."""
     node_cidrs: tuple[str, ...]
-    """Where Traefik (hostNetwork) connects from: the nodes' addresses."""
+    """Where Traefik (hostNetwork) connects from: the nodes' private subnet and the host-side
+    addresses of each node's pod subnet (see node_gateway_cidrs)."""
     backup_image: str
     backup_schedule: str
     backup_endpoint: str
@@ -114,9 +118,7 @@ def app_spec(cfg: StackConfig, app: AppConfig, secret_env: Sequence[str]) -> App
         worker_health_command=app.worker_health_command,
         env=dict(app.env),
         secret_env=tuple(secret_env),
-        # Traefik runs on the host network: its connections come from the nodes' private
-        # addresses (node-ip is on the Hetzner private subnet).
-        node_cidrs=(cfg.private_subnet_cidr,),
+        node_cidrs=(cfg.private_subnet_cidr, *node_gateway_cidrs(cfg.cluster_cidr)),
         backup_image=app.backup.image,
         backup_schedule=app.backup.schedule,
         backup_endpoint=app.backup.endpoint,
@@ -125,6 +127,23 @@ def app_spec(cfg: StackConfig, app: AppConfig, secret_env: Sequence[str]) -> App
         backup_folder=app.backup.folder,
         backup_retention_days=app.backup.retention_days,
     )
+
+
+def node_gateway_cidrs(cluster_cidr: str, node_mask: int = NODE_CIDR_MASK) -> tuple[str, ...]:
+    """The host-side addresses of every node's pod subnet, as /31 blocks.
+
+    Traefik runs on the host network, so its connections to pods do not come from a pod IP:
+    to a pod on another node they leave through flannel's WireGuard device, whose address is
+    the node subnet's network address (flannel `pkg/backend/wireguard/wireguard.go`:
+    `dev.Configure(lease.Subnet.IP, ...)`); to a pod on the same node through the bridge
+    `cni0`, which holds the subnet's first host (.1). Pods get .2 and up, so `<subnet>/31` of
+    each node subnet admits the nodes and no pod. Each node gets a /24 of the cluster CIDR
+    (kube-controller-manager's node-cidr-mask-size default, which K3s keeps).
+    """
+    network = ipaddress.IPv4Network(cluster_cidr)
+    if network.prefixlen > node_mask:
+        return (str(network),)
+    return tuple(f"{subnet.network_address}/31" for subnet in network.subnets(new_prefix=node_mask))
 
 
 def image_digest(image: str) -> str:
@@ -587,6 +606,7 @@ def network_policies(spec: AppSpec) -> dict[str, Manifest]:
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": PLATFORM_NAMESPACE}},
         "podSelector": {"matchLabels": DNS_POD_LABELS},
     }
+    # Traefik runs on the host network: no pod selector matches it, only its source addresses.
     traefik = [{"ipBlock": {"cidr": cidr}} for cidr in spec.node_cidrs]
     return {
         "netpol-default-deny": _netpol(spec, "default-deny", {}, policyTypes=["Ingress", "Egress"]),

@@ -304,9 +304,12 @@ def intended_map(job: str) -> set[tuple[str, str, str]]:
         "honeydue/pg-backup[CronJob]",
     ]
     out = {(w, "kube-system/kube-dns-livesim[Pod]", DNS_CONN) for w in workloads}
+    # Traefik (host network): the nodes' private subnet and, per node pod subnet of 10.42.0.0/16,
+    # the two host-side addresses (.0 on the WireGuard device, .1 on cni0); never a pod (.2+).
+    traefik = ["10.0.1.0-10.0.1.255", *(f"10.42.{n}.0-10.42.{n}.1" for n in range(256))]
+    out |= {(src, "honeydue/api[Deployment]", "{protocols:TCP,dst_ports:8000}") for src in traefik}
+    out |= {(src, "honeydue/admin[Deployment]", "{protocols:TCP,dst_ports:3000}") for src in traefik}
     out |= {
-        ("10.0.1.0-10.0.1.255", "honeydue/api[Deployment]", "{protocols:TCP,dst_ports:8000}"),
-        ("10.0.1.0-10.0.1.255", "honeydue/admin[Deployment]", "{protocols:TCP,dst_ports:3000}"),
         ("honeydue/api[Deployment]", "honeydue/redis[StatefulSet]", "{protocols:TCP,dst_ports:6379}"),
         ("honeydue/worker[Deployment]", "honeydue/redis[StatefulSet]", "{protocols:TCP,dst_ports:6379}"),
     }
@@ -370,8 +373,10 @@ def test_network_policies_connectivity_map(tmp_path: Path) -> None:
     found = nca_connectivity(app_render.render_app(spec), tmp_path)
     assert found == intended_map(app_render.migration_job_name(spec.images["api"]))
     metadata = ipaddress.IPv4Address("169.254.169.254")
+    pod = ipaddress.IPv4Address("10.42.7.2")  # the first pod address of a node
     for src, dst, _ in found:
-        assert src.startswith("honeydue/") or src == "10.0.1.0-10.0.1.255"
+        for lo, hi in _ranges(src):
+            assert not lo <= pod <= hi, src
         for lo, hi in _ranges(dst):
             assert not lo <= metadata <= hi, (src, dst)
             assert not (lo <= ipaddress.IPv4Address("10.0.1.11") <= hi), (src, dst)
@@ -468,8 +473,20 @@ def test_plan_registers_the_app_with_the_gated_provider(prod_plan: mockrt.PlanRe
     component = prod_plan.of_type("honeydue:app:HoneydueApp")
     assert len(component) == 1
     assert all(r.parent == component[0].urn for r in resources.values())
-    # The provider is inherited from the component: the cluster's gated provider.
-    assert any(r.type == "pulumi:providers:kubernetes" and r.name == "k3s-k8s" for r in prod_plan.resources)
+    # The provider is inherited from the component: the cluster's gated provider, for every object.
+    (provider,) = [r for r in prod_plan.resources if r.type == "pulumi:providers:kubernetes"]
+    assert provider.name == "k3s-k8s"
+    assert {r.provider.rsplit("::", 1)[0] for r in resources.values()} == {provider.urn}
+
+
+@pytest.mark.parametrize(("plan_name", "protected"), [("prod_plan", True), ("staging_plan", False)])
+def test_redis_password_protected_in_prod(plan_name: str, protected: bool, request: pytest.FixtureRequest) -> None:
+    plan: mockrt.PlanResult = request.getfixturevalue(plan_name)
+    (password,) = [
+        r for r in plan.of_type("random:index/randomPassword:RandomPassword") if r.name == "app-redis-password"
+    ]
+    assert password.options["protect"] is protected
+    assert password.inputs["length"] == 40 and password.inputs["special"] is False
 
 
 def test_api_and_worker_depend_on_the_migration_job(prod_plan: mockrt.PlanResult) -> None:

@@ -387,6 +387,8 @@ class Registration:
     options: dict[str, Any]
     raw_inputs: dict[str, Any]
     custom: bool
+    provider: str = ""
+    """Provider reference `<provider urn>::<id>` the SDK sent (explicit or inherited); "" if none."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -444,6 +446,7 @@ def _recording_monitor(mocks: PlanMocks, result: PlanResult) -> Any:
                         },
                         raw_inputs=inputs,
                         custom=bool(request.custom),
+                        provider=request.provider,
                     )
                 )
             return response
