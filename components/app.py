@@ -146,8 +146,12 @@ class HoneydueApp(pulumi.ComponentResource):
 
         self._register(name, "redis-service", manifests["redis-service"], depends_on=[ns])
         redis = self._register(name, "redis", manifests["redis"], depends_on=prerequisites)
-        # Awaited by the provider until Complete; a Failed condition fails `pulumi up` at once,
-        # and api/worker are then not touched: the running version keeps serving.
+        # Awaited by the provider until Complete (no pulumi.com/skipAwait); a Failed condition
+        # fails `pulumi up` at once, and api/worker, which depend on it, are then not touched:
+        # the running version keeps serving. A new api digest renames the Job, which the engine
+        # handles as a replacement: the new Job is created (and awaited) first, the old one is
+        # deleted at the end of a successful update. The same digest leaves the Job unchanged,
+        # so nothing migrates twice.
         migrate = self._register(
             name,
             "migrate",

@@ -587,3 +587,25 @@ def test_written_manifests_validate(tmp_path: Path) -> None:
         errors += [f"{p.name}: {e}" for e in _all_schema_errors(doc)]
     assert errors == []
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("plan_name", ["prod_plan", "staging_plan"])
+def test_policy_pack_passes_with_the_app(plan_name: str, request: pytest.FixtureRequest) -> None:
+    """The CrossGuard pack over the whole plan, the app included: no mandatory violation; the
+    only findings on app resources are the offline (advisory) signature checks, which cannot
+    verify placeholder digests without a registry."""
+    from policies.guardrails.runner import load_config, run_policies
+
+    plan: mockrt.PlanResult = request.getfixturevalue(plan_name)
+    config = load_config(ROOT / "policies" / f"config.{plan.stack}.json")
+    resources = [{**r.to_json(), "inputs": r.inputs} for r in plan.resources]
+    violations = run_policies(resources, config, signatures_advisory=True)
+    assert [v for v in violations if v.enforcement_level == "mandatory"] == []
+    app_urns = {r.urn for r in _app_resources(plan).values()}
+    on_app = [v for v in violations if v.urn in app_urns]
+    assert {v.policy for v in on_app} <= {"container-images-signed"}, on_app
+    # The policies did see the app: a hardened-workload breach on the api would be mandatory.
+    api = next(r for r in resources if r["urn"] == _app_resources(plan)["app-api"].urn)
+    api["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    broken = run_policies(resources, config, signatures_advisory=True)
+    assert any(v.policy == "workloads-hardened" and v.urn == api["urn"] for v in broken)
