@@ -158,8 +158,8 @@ class HoneydueApp(pulumi.ComponentResource):
             manifests["migrate"],
             depends_on=[*prerequisites, redis],
             custom_timeouts=pulumi.CustomTimeouts(
-                create=f"{spec.migration_timeout_seconds + MIGRATION_TIMEOUT_MARGIN_SECONDS}s",
-                update=f"{spec.migration_timeout_seconds + MIGRATION_TIMEOUT_MARGIN_SECONDS}s",
+                create=f"{spec.app.migration_timeout_seconds + MIGRATION_TIMEOUT_MARGIN_SECONDS}s",
+                update=f"{spec.app.migration_timeout_seconds + MIGRATION_TIMEOUT_MARGIN_SECONDS}s",
             ),
         )
         self.migration_job_name = manifests["migrate"]["metadata"]["name"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class AppSpec:
     """Everything the manifests depend on, as plain values (all known at preview time)."""
 
     environment: str
-    namespace: str
     images: Mapping[str, str]
     """api, admin, worker, redis; each registry/repo@sha256:<hex>."""
     replicas: Mapping[str, int]
@@ -72,60 +71,35 @@ class AppSpec:
     api_hostnames: tuple[str, ...]
     """Hostnames routed to the api (its own and the landing page's apex and www)."""
     admin_hostname: str
-    api_min_replicas: int
-    api_max_replicas: int
-    migration_timeout_seconds: int
-    redis_storage: str
-    worker_command: tuple[str, ...]
-    worker_health_command: tuple[str, ...]
-    env: Mapping[str, str]
     secret_env: tuple[str, ...]
     """Names of the variables in the app Secret (DATABASE_URL, ...), as keys only."""
     node_cidrs: tuple[str, ...]
     """Where Traefik (hostNetwork) connects from: the nodes' private subnet and the host-side
     addresses of each node's pod subnet (see node_gateway_cidrs)."""
-    backup_image: str
-    backup_schedule: str
-    backup_endpoint: str
-    backup_region: str
-    backup_bucket: str
-    backup_folder: str
-    backup_retention_days: int
-    backup_secret_env: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "B2_KEY_ID": "RCLONE_CONFIG_B2_ACCESS_KEY_ID",
-            "B2_APP_KEY": "RCLONE_CONFIG_B2_SECRET_ACCESS_KEY",
-        }
-    )
-    """App Secret key -> variable name in the backup container (rclone's env-configured remote)."""
+    app: AppConfig
+    """The `app` config key: namespace, autoscaling, timeouts, worker, env, backup."""
+
+    @property
+    def namespace(self) -> str:
+        return self.app.namespace
+
+
+# App Secret key -> variable name in the backup container (rclone's env-configured remote "b2").
+BACKUP_SECRET_ENV = {"B2_KEY_ID": "RCLONE_CONFIG_B2_ACCESS_KEY_ID", "B2_APP_KEY": "RCLONE_CONFIG_B2_SECRET_ACCESS_KEY"}
 
 
 def app_spec(cfg: StackConfig, app: AppConfig, secret_env: Sequence[str]) -> AppSpec:
     """The renderer's input from the validated stack and app config (plain values only)."""
     return AppSpec(
         environment=cfg.environment,
-        namespace=app.namespace,
         images=dict(cfg.images),
         replicas=dict(cfg.replicas),
         resources=dict(cfg.resources),
         api_hostnames=(cfg.api_hostname, *cfg.extra_hostnames),
         admin_hostname=cfg.admin_hostname,
-        api_min_replicas=app.api_min_replicas,
-        api_max_replicas=app.api_max_replicas,
-        migration_timeout_seconds=app.migration_timeout_seconds,
-        redis_storage=app.redis_storage,
-        worker_command=app.worker_command,
-        worker_health_command=app.worker_health_command,
-        env=dict(app.env),
         secret_env=tuple(secret_env),
         node_cidrs=(cfg.private_subnet_cidr, *node_gateway_cidrs(cfg.cluster_cidr)),
-        backup_image=app.backup.image,
-        backup_schedule=app.backup.schedule,
-        backup_endpoint=app.backup.endpoint,
-        backup_region=app.backup.region,
-        backup_bucket=app.backup.bucket,
-        backup_folder=app.backup.folder,
-        backup_retention_days=app.backup.retention_days,
+        app=app,
     )
 
 
@@ -361,7 +335,7 @@ def secrets(spec: AppSpec) -> dict[str, Manifest]:
 
 
 def env_configmap(spec: AppSpec) -> Manifest:
-    data = dict(spec.env)
+    data = dict(spec.app.env)
     data.update({"REDIS_HOST": f"{REDIS_SERVICE}.{spec.namespace}.svc", "REDIS_PORT": str(REDIS_PORT)})
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(spec, ENV_CONFIGMAP, "api"), "data": data}
 
@@ -434,7 +408,7 @@ def redis(spec: AppSpec) -> dict[str, Manifest]:
                     "metadata": {"name": "data", "labels": labels(role)},
                     "spec": {
                         "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": spec.redis_storage}},
+                        "resources": {"requests": {"storage": spec.app.redis_storage}},
                     },
                 }
             ],
@@ -470,7 +444,7 @@ def migration_job(spec: AppSpec) -> Manifest:
         "spec": {
             # One retry for a transient failure (Neon waking up); the deadline bounds both.
             "backoffLimit": 1,
-            "activeDeadlineSeconds": spec.migration_timeout_seconds,
+            "activeDeadlineSeconds": spec.app.migration_timeout_seconds,
             # No ttlSecondsAfterFinished: a Job deleted by the cluster would be recreated (and
             # the migration run again) by the next `pulumi up`.
             "template": {
@@ -483,12 +457,12 @@ def migration_job(spec: AppSpec) -> Manifest:
 
 def worker(spec: AppSpec) -> Manifest:
     tmp_vol, tmp_mount = _tmp_volume()
-    probe = {"exec": {"command": list(spec.worker_health_command)}, "timeoutSeconds": 5}
+    probe = {"exec": {"command": list(spec.app.worker_health_command)}, "timeoutSeconds": 5}
     container = {
         "name": "worker",
         "image": spec.images["worker"],
         "imagePullPolicy": "IfNotPresent",
-        "command": list(spec.worker_command),
+        "command": list(spec.app.worker_command),
         "envFrom": [{"configMapRef": {"name": ENV_CONFIGMAP}}],
         "env": _app_env(spec),
         "resources": _resources(spec.resources["worker"]),
@@ -523,8 +497,8 @@ def api_hpa(spec: AppSpec) -> Manifest:
         "metadata": _meta(spec, "api", "api"),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
-            "minReplicas": spec.api_min_replicas,
-            "maxReplicas": spec.api_max_replicas,
+            "minReplicas": spec.app.api_min_replicas,
+            "maxReplicas": spec.app.api_max_replicas,
             "metrics": [
                 {
                     "type": "Resource",
@@ -665,20 +639,20 @@ def backup(spec: AppSpec) -> dict[str, Manifest]:
     tmp_vol, tmp_mount = _tmp_volume()
     env: list[dict[str, Any]] = [
         _secret_ref(APP_SECRET, "DATABASE_URL"),
-        *(_secret_ref(APP_SECRET, key, var) for key, var in spec.backup_secret_env.items()),
+        *(_secret_ref(APP_SECRET, key, var) for key, var in BACKUP_SECRET_ENV.items()),
         {"name": "RCLONE_CONFIG_B2_TYPE", "value": "s3"},
         {"name": "RCLONE_CONFIG_B2_PROVIDER", "value": "Other"},
-        {"name": "RCLONE_CONFIG_B2_ENDPOINT", "value": f"https://{spec.backup_endpoint}"},
-        {"name": "RCLONE_CONFIG_B2_REGION", "value": spec.backup_region},
+        {"name": "RCLONE_CONFIG_B2_ENDPOINT", "value": f"https://{spec.app.backup.endpoint}"},
+        {"name": "RCLONE_CONFIG_B2_REGION", "value": spec.app.backup.region},
         # rclone writes its cache and config lookups under HOME; the root filesystem is read-only.
         {"name": "HOME", "value": "/tmp"},
-        {"name": "BACKUP_BUCKET", "value": spec.backup_bucket},
-        {"name": "BACKUP_FOLDER", "value": spec.backup_folder},
-        {"name": "BACKUP_RETENTION_DAYS", "value": str(spec.backup_retention_days)},
+        {"name": "BACKUP_BUCKET", "value": spec.app.backup.bucket},
+        {"name": "BACKUP_FOLDER", "value": spec.app.backup.folder},
+        {"name": "BACKUP_RETENTION_DAYS", "value": str(spec.app.backup.retention_days)},
     ]
     container = {
         "name": role,
-        "image": spec.backup_image,
+        "image": spec.app.backup.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", "/scripts/pg-backup.sh"],
         "env": env,
@@ -692,7 +666,7 @@ def backup(spec: AppSpec) -> dict[str, Manifest]:
         "kind": "CronJob",
         "metadata": _meta(spec, "pg-backup", role),
         "spec": {
-            "schedule": spec.backup_schedule,
+            "schedule": spec.app.backup.schedule,
             "timeZone": "Etc/UTC",
             # Never two dumps at once; a missed run more than an hour late is skipped, not piled up.
             "concurrencyPolicy": "Forbid",
