@@ -95,6 +95,12 @@ def test_migration_job_named_from_the_api_digest() -> None:
     assert "pulumi.com/skipAwait" not in job["metadata"].get("annotations", {})
 
 
+def test_node_gateway_cidrs_cover_host_addresses_only() -> None:
+    blocks = app_render.node_gateway_cidrs("10.42.0.0/22")
+    assert blocks == ("10.42.0.0/31", "10.42.1.0/31", "10.42.2.0/31", "10.42.3.0/31")
+    assert app_render.node_gateway_cidrs("10.42.0.0/26") == ("10.42.0.0/26",)
+
+
 def test_namespace_enforces_restricted(rendered: dict[str, dict[str, Any]]) -> None:
     ns_labels = rendered["namespace"]["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
