@@ -116,6 +116,7 @@ def node_gateway_cidrs(cluster_cidr: str, node_mask: int = NODE_CIDR_MASK) -> tu
     """
     network = ipaddress.IPv4Network(cluster_cidr)
     if network.prefixlen > node_mask:
+        # Smaller than one node subnet: not a working K3s layout; admit the range rather than fail.
         return (str(network),)
     return tuple(f"{subnet.network_address}/31" for subnet in network.subnets(new_prefix=node_mask))
 
