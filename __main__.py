@@ -6,8 +6,9 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
 
+from components.app import HoneydueApp, HoneydueAppArgs
 from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
-from components.config import ConfigError, load_config, load_monitor_config
+from components.config import ConfigError, load_monitor_config, load_stack_and_app
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.monitor import MonitorCluster, UptimeMonitor, UptimeMonitorArgs
@@ -17,7 +18,7 @@ from components.runtime import raw_config
 from components.secrets import read_monitor_webhook_url, read_secrets
 
 try:
-    cfg = load_config(raw_config())
+    cfg, app_cfg = load_stack_and_app(raw_config())
     monitor_cfg = load_monitor_config(raw_config(), cfg)
 except ConfigError as exc:
     # RunError: the engine prints the message alone, no traceback; nothing is registered.
@@ -165,6 +166,14 @@ if monitor is not None:
     pulumi.export("monitorWatchdogToken", monitor.watchdog_token)
     pulumi.export("monitorConfigBundle", monitor.bundle)
 
+app = HoneydueApp(
+    "app",
+    HoneydueAppArgs.from_config(
+        cfg, app_cfg, secrets.app, registry_password=secrets.registry_password, after=[platform]
+    ),
+    pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
+)
+
 pulumi.export("serverNames", cluster.server_names)
 pulumi.export("publicIpv4", cluster.public_ipv4s)
 pulumi.export("publicIpv6", cluster.public_ipv6s)
@@ -176,3 +185,5 @@ pulumi.export("urls", edge.urls)
 pulumi.export("zoneId", edge.zone_id)
 pulumi.export("originCertificateExpiry", edge.origin_cert_expires_on)
 pulumi.export("ingressMiddlewares", platform.middleware_refs)
+pulumi.export("appNamespace", app.namespace)
+pulumi.export("migrationJob", app.migration_job_name)

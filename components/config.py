@@ -1139,3 +1139,190 @@ def load_monitor_config(raw: Mapping[str, Any], cfg: StackConfig) -> MonitorSett
         cluster_watchdog=watchdog,
         watchdog_minutes=minutes,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# App workloads (issue 11): the `app` object key, parsed on its own by `load_app_config`.
+# Kept apart from `load_config` so the stack loader stays untouched; both raise ConfigError
+# and __main__/tools/plan.py report the problems of both together.
+# --------------------------------------------------------------------------------------------
+
+APP_KEYS = ("namespace", "apiAutoscaling", "migrationTimeoutSeconds", "redisStorage", "worker", "env", "backup")
+APP_WORKER_KEYS = ("command", "healthCommand")
+APP_BACKUP_KEYS = ("image", "schedule", "endpoint", "region", "bucket", "folder", "retentionDays")
+# Environment variables the workloads get from the Secret, never from the plain `env` map.
+_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|DSN|CREDENTIAL|_KEY$|_KEY_ID$|DATABASE_URL)", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    image: str
+    schedule: str
+    endpoint: str
+    """S3 endpoint of the B2 bucket, a host name (https is implied)."""
+    region: str
+    bucket: str
+    folder: str
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    namespace: str
+    api_min_replicas: int
+    api_max_replicas: int
+    migration_timeout_seconds: int
+    redis_storage: str
+    worker_command: tuple[str, ...]
+    worker_health_command: tuple[str, ...]
+    env: Mapping[str, str]
+    backup: BackupConfig
+
+
+def _app_object(key: str, value: Any, names: tuple[str, ...], errors: _Collector) -> dict[str, Any]:
+    """An object with exactly `names` as keys (unknown keys suggested, missing ones reported)."""
+    if not isinstance(value, dict):
+        errors.add(key, value, "must be an object with keys " + ", ".join(names))
+        return {}
+    for extra in sorted(set(value) - set(names)):
+        errors.add(f"{key}.{extra}", value[extra], _suggest(extra, names))
+    for name in names:
+        if name not in value:
+            errors.add(f"{key}.{name}", _MISSING, "required")
+    return value
+
+
+def _app_int(key: str, value: Any, low: int, high: int, errors: _Collector) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors.add(key, value, f"must be an integer from {low} to {high}")
+        return low
+    return value
+
+
+def _app_argv(key: str, value: Any, errors: _Collector) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) and a for a in value):
+        errors.add(key, value, "must be a non-empty list of strings (an argv, no shell)")
+        return ()
+    return tuple(value)
+
+
+def load_app_config(raw: Mapping[str, Any]) -> AppConfig:
+    """Validate the `app` key (and the app's cross-key rules); raise one ConfigError."""
+    errors = _Collector()
+    value = raw.get("app", _MISSING)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    if value is _MISSING or value is None:
+        errors.add("app", _MISSING, "required: " + project_schema()["app"].description)
+        raise ConfigError(errors.problems)
+    app = _app_object("app", value, APP_KEYS, errors)
+    namespace = app.get("namespace", "")
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace) or namespace.startswith("kube-"):
+        errors.add("app.namespace", namespace, "must be a DNS label (a-z, 0-9, '-') not starting with kube-")
+
+    scaling = _app_object("app.apiAutoscaling", app.get("apiAutoscaling", {}), ("minReplicas", "maxReplicas"), errors)
+    low = _app_int("app.apiAutoscaling.minReplicas", scaling.get("minReplicas"), 1, 50, errors)
+    high = _app_int("app.apiAutoscaling.maxReplicas", scaling.get("maxReplicas"), 1, 50, errors)
+    if low > high:
+        errors.add("app.apiAutoscaling.maxReplicas", high, f"must be at least minReplicas ({low})")
+    replicas = _json_value(raw.get("replicas"))
+    api_replicas = replicas.get("api") if isinstance(replicas, dict) else None
+    if isinstance(api_replicas, int) and not low <= api_replicas <= high:
+        errors.add("replicas.api", api_replicas, f"must lie within app.apiAutoscaling ({low} to {high})")
+
+    timeout = _app_int("app.migrationTimeoutSeconds", app.get("migrationTimeoutSeconds"), 60, 3600, errors)
+    storage = app.get("redisStorage")
+    if not isinstance(storage, str) or not _MEMORY.match(storage) or memory_bytes(storage) < 2**20:
+        errors.add("app.redisStorage", storage, "must be a Kubernetes quantity of at least 1Mi, e.g. 1Gi")
+
+    worker = _app_object("app.worker", app.get("worker", {}), APP_WORKER_KEYS, errors)
+    command = _app_argv("app.worker.command", worker.get("command"), errors)
+    health = _app_argv("app.worker.healthCommand", worker.get("healthCommand"), errors)
+
+    env = app.get("env", {})
+    if not isinstance(env, dict):
+        errors.add("app.env", env, "must be an object of NAME: value (plain, non-secret settings)")
+        env = {}
+    for name, setting in env.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            errors.add(f"app.env.{name}", setting, "name must be an environment variable name (A-Z, 0-9, _)")
+        elif _SECRET_ENV.search(name):
+            errors.add(f"app.env.{name}", "[hidden]", "looks like a secret: set it as a stack secret instead")
+        if not isinstance(setting, str):
+            errors.add(f"app.env.{name}", setting, "must be a string (quote numbers)")
+
+    backup = _app_backup(app.get("backup", {}), raw, errors)
+    if errors.problems:
+        raise ConfigError(errors.problems)
+    return AppConfig(
+        namespace=namespace,
+        api_min_replicas=low,
+        api_max_replicas=high,
+        migration_timeout_seconds=timeout,
+        redis_storage=str(storage),
+        worker_command=command,
+        worker_health_command=health,
+        env={str(k): str(v) for k, v in env.items()},
+        backup=backup,
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _app_backup(value: Any, raw: Mapping[str, Any], errors: _Collector) -> BackupConfig:
+    backup = _app_object("app.backup", value, APP_BACKUP_KEYS, errors)
+    image = backup.get("image")
+    registries = _json_value(raw.get("allowedRegistries"))
+    match = _IMAGE.match(image) if isinstance(image, str) else None
+    if match is None:
+        errors.add("app.backup.image", image, "must be pinned by digest: registry/repository@sha256:<64 hex>")
+    elif isinstance(registries, list) and image_registry(str(image)) not in registries:
+        errors.add("app.backup.image", image, "registry must be one of allowedRegistries: " + ", ".join(registries))
+    _check_cron("app.backup.schedule", backup.get("schedule"), errors)
+    strings = {}
+    for name in ("endpoint", "region", "bucket", "folder"):
+        item = backup.get(name)
+        if not isinstance(item, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*", item):
+            errors.add(f"app.backup.{name}", item, "must be a non-empty lower-case name (a-z, 0-9, . _ - /)")
+        strings[name] = str(item)
+    retention = _app_int("app.backup.retentionDays", backup.get("retentionDays"), 1, 3650, errors)
+    return BackupConfig(
+        image=str(image),
+        schedule=str(backup.get("schedule")),
+        retention_days=retention,
+        **strings,
+    )
+
+
+def load_stack_and_app(raw: Mapping[str, Any]) -> tuple[StackConfig, AppConfig]:
+    """`load_config` and `load_app_config` together: one ConfigError listing the problems of both."""
+    problems: list[Problem] = []
+    cfg: StackConfig | None = None
+    app: AppConfig | None = None
+    try:
+        cfg = load_config(raw)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        app = load_app_config(raw)
+    except ConfigError as exc:
+        problems += exc.problems
+    if cfg is not None and cfg.platform.registry_username is None:
+        # The app's images come from the private registry: its pull Secret needs the account.
+        problems.append(
+            Problem("registryUsername", "", "required: the app's image pull Secret (with the secret registryPassword)")
+        )
+    if problems or cfg is None or app is None:
+        raise ConfigError(problems)
+    return cfg, app

@@ -40,6 +40,8 @@ REGISTRY_SECRET = "registry-credentials"
 STORAGE_CLASS = "hcloud-volumes"
 SECURITY_HEADERS = "security-headers"
 RATE_LIMIT = "rate-limit"
+# Traefik applies the TLSOption named `default` to every router; the app names it explicitly too.
+TLS_OPTION = "default"
 # Content-Security-Policy the seed deployment needed: the admin loads Google Fonts.
 CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; "
@@ -258,7 +260,7 @@ def tls_option(require_origin_pull: bool) -> dict[str, Any]:
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "TLSOption",
-        "metadata": _meta("default", KUBE_SYSTEM),
+        "metadata": _meta(TLS_OPTION, KUBE_SYSTEM),
         "spec": spec,
     }
 

@@ -274,6 +274,8 @@ class Registration:
     custom: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Input key -> URNs its value came from (what the engine uses to propagate unknowns)."""
+    provider: str = ""
+    """Provider reference `<provider urn>::<id>` the SDK sent (explicit or inherited); "" if none."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -332,6 +334,7 @@ def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registratio
         property_dependencies={
             key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
         },
+        provider=request.provider,
     )
 
 

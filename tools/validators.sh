@@ -9,7 +9,8 @@
 #     keys; extracted to $HONEYDUE_CACHE/cloud-init-schema/ (see tests/test_cloud_init.py)
 #   - promtool, amtool and prometheus-blackbox-exporter of Debian 13 (the uptime monitor's own
 #     versions), unpacked to $HONEYDUE_CACHE/monitor-tools/ (see tests/test_monitor.py)
-#   - check-jsonschema and cryptography in the venv (exact pins)
+#   - check-jsonschema, cryptography and kubernetes-validate in the venv (exact pins)
+#   - network-config-analyzer and checkov, each in its own venv under $HONEYDUE_CACHE
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,5 +82,23 @@ pip_pin() {
 }
 pip_pin check_jsonschema check-jsonschema==0.39.0
 pip_pin cryptography cryptography==50.0.2
+pip_pin kubernetes_validate kubernetes-validate==1.37.0
+
+# checkov and network-config-analyzer pin many packages that clash with the program's: each gets
+# its own venv under the cache, kept across clones, rebuilt only when the pin changes (a
+# `.complete` marker is written after a successful install). tests/test_app.py runs
+# $cache/<name>-<version>/bin/<exe>.
+tool_venv() {
+  local name=$1 version=$2 dir=$cache/$1-$2
+  if [ ! -f "$dir/.complete" ]; then
+    log "pip install $name==$version (own venv at $dir)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$name==$version" || { rm -rf "$dir"; exit 1; }
+    touch "$dir/.complete"
+  fi
+}
+tool_venv network-config-analyzer 2.1.0
+tool_venv checkov 3.3.30
 
 log "ok: cloud-init $(/usr/bin/python3 -c 'import cloudinit.version as v; print(v.version_string())'), shellcheck $(shellcheck --version | awk '/^version:/{print $2}'), schema $(cat "$schema_dir/VERSION") at $schema, promtool $(cat "$monitor_tools/promtool/VERSION")"
