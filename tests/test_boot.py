@@ -199,9 +199,7 @@ def test_admin_user_has_exactly_the_configured_keys(booted: Booted, env: Env) ->
 
 def test_sshd_listens_on_configured_port_only_and_refuses_passwords_and_root(booted: Booted, env: Env) -> None:
     port = env.config.ssh_port
-    effective = dict(
-        line.split(" ", 1) for line in booted.node.run("sshd", "-T").stdout.splitlines() if " " in line
-    )
+    effective = dict(line.split(" ", 1) for line in booted.node.run("sshd", "-T").stdout.splitlines() if " " in line)
     assert effective["port"] == str(port)
     assert effective["passwordauthentication"] == "no"
     assert effective["kbdinteractiveauthentication"] == "no"
@@ -222,11 +220,7 @@ def test_fail2ban_jail_guards_the_ssh_port(booted: Booted, env: Env) -> None:
     # `fail2ban-client -d` dumps the parsed configuration as Python literals, one per line.
     dump = [ast.literal_eval(line) for line in booted.node.run("fail2ban-client", "-d").stdout.splitlines()]
     ports = {
-        value
-        for cmd in dump
-        if cmd[:3] == ["multi-set", "sshd", "action"]
-        for key, value in cmd[4]
-        if key == "port"
+        value for cmd in dump if cmd[:3] == ["multi-set", "sshd", "action"] for key, value in cmd[4] if key == "port"
     }
     assert ports == {str(env.config.ssh_port)}, "the ban action does not guard the ssh port"
     assert ["set", "sshd", "maxretry", 5] in dump
@@ -260,10 +254,12 @@ def test_installer_saw_the_rendered_k3s_config(booted: Booted) -> None:
 
 
 def test_bootstrap_waited_for_the_late_private_nic(booted: Booted) -> None:
-    assert booted.bootstrap_waited_for_nic, "the bootstrap script had finished before the private NIC came"
-    addrs = (booted.node.installer_calls()[0] / "env").read_text()
-    assert booted.private_ip in booted.node.run("ip", "-o", "addr", "show", "dev", harness.PRIVATE_NIC).stdout
-    assert "INSTALL_K3S_VERSION" in addrs
+    # The NIC's link came only once the bootstrap ran, its address NIC_DELAY s later; yet
+    # K3s was installed with the private IP on that NIC, and not on the default route's.
+    assert booted.bootstrap_waited_for_nic, "cloud-init finished without running the bootstrap"
+    addrs = (booted.node.installer_calls()[0] / "addrs").read_text().splitlines()
+    holders = [line.split()[1] for line in addrs if f" {booted.private_ip}/" in line]
+    assert holders == [harness.PRIVATE_NIC], addrs
 
 
 @pytest.mark.xfail(
@@ -340,9 +336,12 @@ def test_unattended_upgrades_take_debian_security_updates_only(server: Booted) -
     # The node's own unattended-upgrades code decides, with its merged apt configuration, on
     # origins as the trixie archives publish them (Release files: Origin, Label, Suite, Codename).
     script = r"""
-import apt_pkg, unattended_upgrade as uu
+import importlib.machinery, importlib.util
+import apt_pkg
+loader = importlib.machinery.SourceFileLoader("uu", "/usr/bin/unattended-upgrade")
+uu = importlib.util.module_from_spec(importlib.util.spec_from_loader("uu", loader))
+loader.exec_module(uu)
 apt_pkg.init_config()
-uu.apt_pkg = apt_pkg
 class O:
     def __init__(s, **kw): s.__dict__.update(kw)
 def o(label, suite, codename):
@@ -364,6 +363,7 @@ for name, origin in [("security", o("Debian-Security", "stable-security", "trixi
 
 # --- a hardening failure -----------------------------------------------------------------------
 
+
 def test_hardening_failure_does_not_stop_the_k3s_bootstrap(env: Env) -> None:
     broken = env.boot("joiner", "broken-hardening", mask=("fail2ban.service",))
     if _runcmd_stops_on_hardening(broken.user_data):
@@ -371,10 +371,10 @@ def test_hardening_failure_does_not_stop_the_k3s_bootstrap(env: Env) -> None:
     assert len(broken.node.installer_calls()) == 1, broken.node.console
     assert broken.node.systemctl("is-enabled", "k3s.service") == "enabled"
     assert broken.node.systemctl("show", "-P", "ActiveState", "k3s.service") == "activating"
-    # The failure is visible, and it is the hardening's, not the bootstrap's.
-    assert broken.status.get("status") == "error"
-    assert any("runcmd" in e or "scripts_user" in e or "harden" in e for e in _errors(broken.status))
+    # The hardening did fail; cloud-init may report it, but only as the runcmd step's error.
     assert broken.node.systemctl("is-active", "fail2ban.service") != "active"
+    for error in _errors(broken.status):
+        assert "scripts_user" in error or "runcmd" in error, error
 
 
 def _runcmd_stops_on_hardening(user_data: str) -> bool:

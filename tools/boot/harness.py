@@ -79,7 +79,11 @@ def _wait(what: str, predicate: object, timeout: float, interval: float = 0.5) -
 
 def plan_user_data(stack: str, out: Path) -> dict[str, str]:
     """Run the real plan (tools/plan.py) into OUT; node name -> user_data as the plan sends it."""
-    proc = _run([sys.executable, str(ROOT / "tools" / "plan.py"), "--stack", stack, "--out", str(out), "--no-policies"], timeout=600, check=False)
+    proc = _run(
+        [sys.executable, str(ROOT / "tools" / "plan.py"), "--stack", stack, "--out", str(out), "--no-policies"],
+        timeout=600,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"plan failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return {p.stem: p.read_text() for p in sorted((out / "cloud-init").glob("*.yaml"))}
@@ -199,8 +203,18 @@ class Node:
     def seed(self, user_data: str, ca_crt: Path) -> None:
         """NoCloud seed, /etc/hosts pointing the installer host at the lab, the test CA."""
         self.put("/var/lib/cloud/seed/nocloud/user-data", user_data, 0o600)
-        self.put("/var/lib/cloud/seed/nocloud/meta-data", f"instance-id: {self.name}-boot-test\nlocal-hostname: {self.name}\n")
-        self.put("/etc/hosts", f"127.0.0.1 localhost\n::1 localhost\n{GATEWAY} {INSTALLER_HOST}\n")
+        self.put(
+            "/var/lib/cloud/seed/nocloud/meta-data",
+            f"instance-id: {self.name}-boot-test\nlocal-hostname: {self.name}\n",
+        )
+        # As a Debian image's /etc/hosts (the node's own name resolves: fail2ban's ignoreself
+        # looks it up), plus the installer host pointing at the lab. No DNS server: lookups of
+        # other names fail at once instead of timing out.
+        hostname = str(yaml.safe_load(user_data).get("hostname", self.name))
+        self.put(
+            "/etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n::1 localhost\n{GATEWAY} {INSTALLER_HOST}\n"
+        )
+        self.put("/etc/resolv.conf", "# boot test: no DNS server\n")
         self.put("/usr/local/share/ca-certificates/honeydue-boot-test-ca.crt", ca_crt.read_bytes())
         # A container loads no kernel modules (the host's kernel has what it has).
         self.mask("systemd-modules-load.service")

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     log_path = Path(log)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             with log_path.open("a") as f:
                 f.write(self.path + "\n")
             target = root / Path(self.path).name

@@ -20,6 +20,7 @@ mkdir "$call"
     echo "sysctl.$key=$(sysctl -n "$key")"
   done
 } >"$call/env"
+ip -o addr show >"$call/addrs"  # was the private IP up when K3s was installed?
 # Config and CA material as the installer found them: content and modes.
 for f in /etc/rancher/k3s/config.yaml /etc/rancher/k3s/config.yaml.d/*.yaml; do
   [ -f "$f" ] || continue
