@@ -13,9 +13,10 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,6 @@ class Booted:
     status: dict[str, object]
     bootstrap_waited_for_nic: bool
     boot_seconds: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def private_ip(self) -> str:
@@ -173,8 +173,6 @@ def _tcp_open(lab: Lab, source: str, port: int) -> bool:
         "s=socket.socket(); s.settimeout(3); s.bind((sys.argv[1],0))\n"
         "sys.exit(0 if s.connect_ex((sys.argv[2],int(sys.argv[3])))==0 else 1)\n"
     )
-    import sys
-
     return lab.run(sys.executable, "-c", probe, source, harness.NODE_PUBLIC, str(port), check=False).returncode == 0
 
 
