@@ -37,6 +37,10 @@ GATEWAY = "192.0.2.1"  # TEST-NET-1 (RFC 5737), only inside the lab/node namespa
 CLIENT = "192.0.2.2"
 NODE_PUBLIC = "192.0.2.10"
 PUBLIC_NIC = "eth0"
+METADATA = "169.254.169.254"  # Hetzner's metadata service; a stand-in in the lab (issue 16)
+POD_NET = "10.42.0.0/24"  # K3s's default pod CIDR: the stand-in pod's network on the node
+POD_GATEWAY = "10.42.0.1"
+POD_IP = "10.42.0.2"
 PRIVATE_NIC = "enp7s0"  # Hetzner's private NIC name on cx/cpx servers; not the default route's
 RECORD_DIR = "/var/lib/honeydue-boot-test/installer"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -136,8 +140,8 @@ def make_test_ca(workdir: Path) -> dict[str, Path]:
 # --- namespaces ----------------------------------------------------------------------------------
 
 
-class Lab:
-    """The node's outside world: a network namespace held by a sleeping process."""
+class Netns:
+    """A network namespace held by a sleeping process (the lab, a stand-in pod)."""
 
     def __init__(self) -> None:
         host_net = os.readlink("/proc/self/ns/net")
@@ -145,7 +149,7 @@ class Lab:
         self.pid = self.proc.pid
         _wait("lab netns", lambda: os.readlink(f"/proc/{self.pid}/ns/net") != host_net, 10, 0.05)
         self.ip("link", "set", "lo", "up")
-        self.stub: subprocess.Popen[bytes] | None = None
+        self.stubs: list[subprocess.Popen[bytes]] = []
 
     def run(self, *cmd: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(["nsenter", "-t", str(self.pid), "-n", "--", *cmd], timeout=timeout, check=check)
@@ -153,21 +157,34 @@ class Lab:
     def ip(self, *args: str) -> None:
         self.run("ip", *args)
 
-    def serve_https(self, docroot: Path, pki: dict[str, Path], log: Path) -> None:
-        """The HTTPS stub on GATEWAY:443 (TLS by the test CA), logging request paths to LOG."""
-        log.touch()
-        self.stub = subprocess.Popen(
-            ["nsenter", "-t", str(self.pid), "-n", "--", sys.executable, str(BOOT_DIR / "https_stub.py"),
-             GATEWAY, "443", str(pki["cert"]), str(pki["key"]), str(docroot), str(log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        _wait("HTTPS stub", lambda: ":01BB " in Path(f"/proc/{self.pid}/net/tcp").read_text().upper(), 10, 0.1)
-
     def close(self) -> None:
-        for proc in (self.stub, self.proc):
-            if proc is not None and proc.poll() is None:
+        for proc in (*self.stubs, self.proc):
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+class Lab(Netns):
+    """The node's outside world: gateway, installer stand-in, metadata stand-in, SSH client."""
+
+    def serve(self, address: str, port: int, docroot: Path, log: Path, pki: dict[str, Path] | None = None) -> None:
+        """https_stub.py on ADDRESS:PORT (HTTPS by the test CA if PKI), logging paths to LOG."""
+        log.touch()
+        cert, key = (str(pki["cert"]), str(pki["key"])) if pki else ("-", "-")
+        cmd = ["nsenter", "-t", str(self.pid), "-n", "--", sys.executable, str(BOOT_DIR / "https_stub.py")]
+        cmd += [address, str(port), cert, key, str(docroot), str(log)]
+        self.stubs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        hexport = f":{port:04X} "
+        _wait(f"stub on {address}:{port}", lambda: hexport in Path(f"/proc/{self.pid}/net/tcp").read_text(), 10, 0.1)
+
+    def serve_https(self, docroot: Path, pki: dict[str, Path], log: Path) -> None:
+        """The installer stand-in: GATEWAY:443, certificate for INSTALLER_HOST by the test CA."""
+        self.serve(GATEWAY, 443, docroot, log, pki)
+
+    def serve_metadata(self, docroot: Path, log: Path) -> None:
+        """The metadata stand-in: plain HTTP on METADATA:80 (held on the lab's loopback)."""
+        self.ip("addr", "add", f"{METADATA}/32", "dev", "lo")
+        self.serve(METADATA, 80, docroot, log)
 
 
 class Node:
@@ -291,6 +308,22 @@ class Node:
         self.run("ip", "addr", "add", f"{NODE_PUBLIC}/24", "dev", PUBLIC_NIC)
         self.run("ip", "link", "set", PUBLIC_NIC, "up")
         self.run("ip", "route", "add", "default", "via", GATEWAY)
+
+    def attach_pod(self, lab: Lab) -> Netns:
+        """A stand-in pod: its own netns, a veth to the node, routed (forwarded) by the node."""
+        pod = Netns()
+        _run(["ip", "link", "add", "eth0", "netns", str(pod.pid), "type", "veth",
+              "peer", "name", "vethpod", "netns", str(self.pid)])  # fmt: skip
+        pod.ip("addr", "add", f"{POD_IP}/24", "dev", "eth0")
+        pod.ip("link", "set", "eth0", "up")
+        pod.ip("route", "add", "default", "via", POD_GATEWAY)
+        self.run("ip", "addr", "add", f"{POD_GATEWAY}/24", "dev", "vethpod")
+        self.run("ip", "link", "set", "vethpod", "up")
+        # The node's /proc/sys is read-only; its netns's forwarding switch is set from the host
+        # side (net.* sysctls belong to the network namespace of the writer).
+        _run(["nsenter", "-t", str(self.pid), "-n", "--", "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        lab.ip("route", "replace", POD_NET, "via", NODE_PUBLIC)
+        return pod
 
     def connect_private(self, lab: Lab, private_ip: str, *, delay: float = 0.0) -> None:
         """The private NIC: link first, its address DELAY seconds later (DHCP on Hetzner)."""

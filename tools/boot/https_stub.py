@@ -1,10 +1,11 @@
-"""A tiny HTTPS file server the boot test runs inside its "lab" network namespace.
+"""A tiny HTTP(S) file server the boot test runs inside its "lab" network namespace.
 
-    python3 https_stub.py ADDRESS PORT CERT KEY DOCROOT LOG
+    python3 https_stub.py ADDRESS PORT CERT KEY DOCROOT LOG     (CERT and KEY "-": plain HTTP)
 
 It stands in for raw.githubusercontent.com (the node's /etc/hosts points the name here and its
 trust store holds the test CA): every GET is answered with DOCROOT/<basename of the path>, and
 its path is appended to LOG, so the test can assert which URL the node fetched and how often.
+The same server, plain HTTP on 169.254.169.254:80, stands in for Hetzner's metadata service.
 Standard library only: it runs under the machine's python3, outside the project's venv.
 """
 
@@ -36,9 +37,10 @@ def main(argv: list[str]) -> None:
             self.wfile.write(body)
 
     server = http.server.ThreadingHTTPServer((address, int(port)), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    if cert != "-":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
 
 
