@@ -36,8 +36,9 @@ pytest: $(STAMP) validators
 	$(PY) -m pytest -q -m "not boot"
 
 # Boots the plan's user_data under real cloud-init and systemd (tests/test_boot.py). Needs root
-# and namespaces; without them it skips, and -rs prints why (-rx: why a test is expected to fail). The Debian 13 image is cached under
-# /var/cache/honeydue-boot (HONEYDUE_BOOT_CACHE): ~3.5 min to build once.
+# and namespaces; without them it skips, and -rsx prints why (and why tests are expected to
+# fail). The Debian 13 image is cached under /var/cache/honeydue-boot (HONEYDUE_BOOT_CACHE):
+# ~3.5 min to build once.
 boot-test: $(STAMP)
 	bash tools/boot/deps.sh
 	$(PY) -m pytest -q -rsx -m boot tests/test_boot.py
