@@ -178,6 +178,9 @@ def render_user_data(node: NodeBootstrap) -> str:
     ]
 
     doc: dict[str, Any] = {
+        # Issue 16 (proposal): bootcmd runs first in every boot, before write_files and long
+        # before K3s: only root may reach the metadata service, which serves this user_data.
+        "bootcmd": ["nft -f - <<'EOF'\n" + _read_stripped("metadata-guard.nft") + "EOF"],
         "hostname": node.hostname,
         "disable_root": True,
         "ssh_pwauth": False,
