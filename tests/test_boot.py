@@ -75,7 +75,8 @@ class Env:
         self.user_data = harness.plan_user_data(STACK, workdir / "plan")
         roles: dict[str, str] = {}
         for name, text in self.user_data.items():
-            role = "joiner" if "server" in harness.k3s_config_of(text) else "bootstrap"
+            # The server that starts the etcd cluster; every other one joins it.
+            role = "bootstrap" if harness.k3s_config_of(text).get("cluster-init") is True else "joiner"
             roles.setdefault(role, name)
         assert set(roles) == {"bootstrap", "joiner"}, f"plan has no bootstrap server and joiner: {roles}"
         self.node_of_role = roles
@@ -259,7 +260,6 @@ def test_installer_saw_the_rendered_k3s_config(booted: Booted) -> None:
     seen = yaml.safe_load((call / "files/etc/rancher/k3s/config.yaml").read_text())
     for key, value in booted.k3s_config.items():
         assert seen.get(key) == value, key
-    assert ("server" in seen) == (booted.role == "joiner")
 
 
 def test_bootstrap_waited_for_the_late_private_nic(booted: Booted) -> None:
@@ -330,12 +330,15 @@ def test_fail2ban_bans_a_client_after_the_configured_failures(server: Booted, en
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     banned = ""
     for _ in range(maxretry + 3):  # bounded: a few attempts beyond maxretry
-        server.lab.run(
-            "ssh", "-F", "/dev/null", "-b", harness.CLIENT, "-p", str(port), "-i", str(key),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "ConnectTimeout=3", "-o", "IdentitiesOnly=yes",
-            f"intruder@{harness.NODE_PUBLIC}", "true", check=False, timeout=15,
-        )  # fmt: skip
+        try:
+            server.lab.run(
+                "ssh", "-F", "/dev/null", "-b", harness.CLIENT, "-p", str(port), "-i", str(key),
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "ConnectTimeout=3", "-o", "IdentitiesOnly=yes",
+                f"intruder@{harness.NODE_PUBLIC}", "true", check=False, timeout=15,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pass  # the ban can land mid-handshake: that connection then hangs until the timeout
         banned = server.node.run("fail2ban-client", "status", "sshd").stdout
         if harness.CLIENT in banned:
             break

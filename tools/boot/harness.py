@@ -296,6 +296,9 @@ class Node:
 
     def link(self, lab: Lab, lab_end: str, node_end: str) -> None:
         """A veth pair, LAB_END in the lab and NODE_END in the node (created in place)."""
+        # After a power-off the kernel tears the old node's netns down asynchronously: its
+        # veth peer may still be in the lab for a moment. Deleting one end deletes the pair.
+        lab.run("ip", "link", "del", lab_end, check=False)
         _run(["ip", "link", "add", lab_end, "netns", str(lab.pid), "type", "veth",
               "peer", "name", node_end, "netns", str(self.pid)])  # fmt: skip
         lab.ip("link", "set", lab_end, "up")
