@@ -625,7 +625,12 @@ def test_os_hardening(real_nodes: list[NodeBootstrap], rendered: dict[str, str])
     assert 'APT::Periodic::Update-Package-Lists "1";' in auto
     origins = files[ci.SECURITY_ONLY_PATH]["content"]
     assert "#clear Unattended-Upgrade::Allowed-Origins;" in origins
-    assert re.findall(r'^\s*"([^"]+)";', origins, re.MULTILINE) == ["${distro_id}:${distro_codename}-security"]
+    assert "#clear Unattended-Upgrade::Origins-Pattern;" in origins
+    # Ubuntu's pocket by suite, Debian's by codename (tests/test_boot.py runs Debian's decision).
+    assert re.findall(r'^\s*"([^"]+)";', origins, re.MULTILINE) == [
+        "${distro_id}:${distro_codename}-security",
+        "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",
+    ]
 
     sysctl = dict(ln.split("=", 1) for ln in files[ci.SYSCTL_PATH]["content"].splitlines() if "=" in ln)
     assert sysctl == {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1",
@@ -955,7 +960,7 @@ def test_no_k3s_without_the_metadata_guard(tmp_path: Path, rendered: dict[str, s
                                 "systemctl try-restart ssh.service"]),
         ({"STUB_SOCKET": "1"}, ["systemctl restart ssh.service"]),
     ],
-    ids=["ubuntu-24.04-socket", "plain-service"],
+    ids=["ubuntu-24.04-socket", "debian-13-service"],
 )  # fmt: skip
 def test_harden_restarts_sshd_and_fail2ban(
     tmp_path: Path, rendered: dict[str, str], env: dict[str, str], restart: list[str]

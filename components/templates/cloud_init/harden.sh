@@ -12,7 +12,8 @@ install -d -m 0755 /run/sshd
 sshd -t
 
 # Ubuntu 24.04: the listening port belongs to ssh.socket, which a systemd generator derives
-# from sshd_config on daemon-reload. Older images run a plain ssh.service.
+# from sshd_config on daemon-reload. Debian 13 runs a plain ssh.service (ssh.socket exists
+# there but is disabled), which reads the port itself.
 if systemctl is-enabled --quiet ssh.socket 2>/dev/null; then
   systemctl daemon-reload && systemctl restart ssh.socket
   # An sshd already started by an earlier connection keeps the old settings until restarted.
