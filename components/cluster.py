@@ -324,6 +324,10 @@ class K3sCluster(pulumi.ComponentResource):
             # are gone is destroyed without hanging on its Kubernetes resources
             # (pulumi-kubernetes#2517). Prod keeps the default: its state is never dropped.
             delete_unreachable=not args.protect,
+            # Replace the provider (and with it every Kubernetes resource) only if this changes.
+            # Without it pulumi-kubernetes replaces the provider whenever the kubeconfig is
+            # unknown in a preview or its server URL changes (provider.go DiffConfig; #4019).
+            cluster_identifier=f"honeydue-{args.environment}",
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(

@@ -274,6 +274,9 @@ class Registration:
     custom: bool
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Input key -> URNs its value came from (what the engine uses to propagate unknowns)."""
+    provider: str = ""
+    """The provider reference the SDK resolved ("<urn>::<id>"; from opts.provider or a parent's
+    providers), empty for the default provider and for components."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -324,6 +327,7 @@ def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registratio
         },
         raw_inputs=inputs,
         custom=bool(request.custom),
+        provider=request.provider,
         property_dependencies={
             key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
         },
