@@ -255,7 +255,10 @@ class K3sCluster(pulumi.ComponentResource):
                     image=args.server_image,
                     location=s.location,
                     placement_group_id=args.placement_group_ids.get(s.location),
-                    networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip)],
+                    # alias_ips=[] spelled out: without it the network is detached and attached
+                    # on every apply (pulumi-hcloud#170; the SDK's ServerNetworkArgs doc names
+                    # terraform-provider-hcloud#650 and this workaround).
+                    networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip, alias_ips=[])],
                     public_nets=[
                         hcloud.ServerPublicNetArgs(
                             ipv4_enabled=True,

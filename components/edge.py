@@ -365,6 +365,10 @@ class CloudflareEdge(pulumi.ComponentResource):
             hosts = args.api_served_hostnames if host_field_allowed(legacy_id) else None
             return [
                 cloudflare.RulesetRuleArgs(
+                    # A fixed ref keeps the rule's id across updates, so a preview shows only
+                    # the fields that changed, not a new rule (pulumi-cloudflare#444, #939;
+                    # terraform-provider-cloudflare#4697, the provider 6.x bridges).
+                    ref="honeydue_rate_limit",
                     action="block",
                     description=f"honeydue: {rl.requests_per_period} requests / {rl.period_seconds} s per IP on "
                     + ", ".join(rl.paths),

@@ -80,6 +80,10 @@ def test_list_inputs_the_program_builds_are_sorted(fixture: str, request: pytest
     for server in plan.of_type("hcloud:index/server:Server"):
         # Hetzner replaces a server on these; day-2 changes go through Kubernetes.
         assert {"userData", "image", "sshKeys"} <= set(server.options["ignoreChanges"])
+        assert [n.get("aliasIps") for n in server.inputs["networks"]] == [[]]  # pulumi-hcloud#170
+    for ruleset in plan.of_type("cloudflare:index/ruleset:Ruleset"):
+        refs = [rule.get("ref") for rule in ruleset.inputs["rules"]]
+        assert all(refs) and len(set(refs)) == len(refs)  # pulumi-cloudflare#444, #939
 
 
 @pytest.mark.parametrize(("fixture", "protect"), [("prod_plan", True), ("staging_plan", False)])
