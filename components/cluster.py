@@ -222,7 +222,10 @@ class K3sCluster(pulumi.ComponentResource):
                     user_data=user_data_of(s),
                     protect=args.protect,
                     placement_group_id=args.placement_group_ids.get(s.location),
-                    networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip)],
+                    # alias_ips=[] spelled out: without it the network is detached and attached
+                    # on every apply (pulumi-hcloud#170; the SDK's ServerNetworkArgs doc names
+                    # terraform-provider-hcloud#650 and this workaround).
+                    networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=s.private_ip, alias_ips=[])],
                     extra_labels={"k3s-bootstrap": str(s.bootstrap).lower()},
                     # Servers attach to the network only once the subnet exists.
                     depends_on=[args.subnet],
@@ -275,6 +278,10 @@ class K3sCluster(pulumi.ComponentResource):
             # are gone is destroyed without hanging on its Kubernetes resources
             # (pulumi-kubernetes#2517). Prod keeps the default: its state is never dropped.
             delete_unreachable=not args.protect,
+            # Replace the provider (and with it every Kubernetes resource) only if this changes.
+            # Without it pulumi-kubernetes replaces the provider whenever the kubeconfig is
+            # unknown in a preview or its server URL changes (provider.go DiffConfig; #4019).
+            cluster_identifier=f"honeydue-{args.environment}",
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(

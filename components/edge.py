@@ -259,13 +259,15 @@ class CloudflareEdge(pulumi.ComponentResource):
             f"{name}-origin-csr",
             private_key_pem=self.origin_key_pem,
             subject={"common_name": args.api_hostname, "organization": "honeydue"},
-            dns_names=list(args.web_hostnames),
+            # Sorted: the certificate is replaced on any change of its names (all of its inputs
+            # force a new certificate), and their order carries no meaning.
+            dns_names=sorted(args.web_hostnames),
             opts=child,
         )
         origin_cert = cloudflare.OriginCaCertificate(
             f"{name}-origin-cert",
             csr=csr.cert_request_pem,
-            hostnames=list(args.web_hostnames),
+            hostnames=sorted(args.web_hostnames),
             request_type=args.origin_ca_request_type,
             requested_validity=args.origin_ca_validity_days,
             opts=child,
@@ -363,6 +365,10 @@ class CloudflareEdge(pulumi.ComponentResource):
             hosts = args.api_served_hostnames if host_field_allowed(legacy_id) else None
             return [
                 cloudflare.RulesetRuleArgs(
+                    # A fixed ref keeps the rule's id across updates, so a preview shows only
+                    # the fields that changed, not a new rule (pulumi-cloudflare#444, #939;
+                    # terraform-provider-cloudflare#4697, the provider 6.x bridges).
+                    ref="honeydue_rate_limit",
                     action="block",
                     description=f"honeydue: {rl.requests_per_period} requests / {rl.period_seconds} s per IP on "
                     + ", ".join(rl.paths),

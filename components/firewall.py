@@ -45,6 +45,17 @@ def validate_cloudflare_ranges(ipv4: Sequence[str] | None, ipv6: Sequence[str] |
     return cidrs
 
 
+def canonical_cidrs(cidrs: Sequence[str]) -> list[str]:
+    """Compressed, lowercase, de-duplicated and sorted (IPv4 first): the form the API returns.
+
+    Hetzner stores a rule's source_ips as a set and answers in its own order and notation, so a
+    list in any other order or spelling (an expanded IPv6, upper case) shows as a change on every
+    preview.
+    """
+    nets = {ipaddress.ip_network(c) for c in cidrs}
+    return [str(n) for n in sorted(nets, key=lambda n: (n.version, n))]
+
+
 def firewall_rules(
     cloudflare_cidrs: Sequence[str],
     admin_cidrs: Sequence[str],
@@ -58,7 +69,7 @@ def firewall_rules(
             "direction": "in",
             "protocol": "tcp",
             "port": port,
-            "source_ips": list(cloudflare_cidrs),
+            "source_ips": canonical_cidrs(cloudflare_cidrs),
             "description": f"web {port} from Cloudflare only",
         }
         for port in WEB_PORTS
@@ -68,14 +79,14 @@ def firewall_rules(
             "direction": "in",
             "protocol": "tcp",
             "port": str(ssh_port),
-            "source_ips": list(admin_cidrs),
+            "source_ips": canonical_cidrs(admin_cidrs),
             "description": "SSH from admin CIDRs",
         },
         {
             "direction": "in",
             "protocol": "tcp",
             "port": KUBE_API_PORT,
-            "source_ips": list(admin_cidrs),
+            "source_ips": canonical_cidrs(admin_cidrs),
             "description": "Kubernetes API from admin CIDRs",
         },
     ]
@@ -86,7 +97,7 @@ def firewall_rules(
                 "direction": "in",
                 "protocol": "tcp",
                 "port": KUBE_API_PORT,
-                "source_ips": list(api_probe_cidrs),
+                "source_ips": canonical_cidrs(api_probe_cidrs),
                 "description": "Kubernetes API /readyz probe from the uptime monitor",
             }
         )

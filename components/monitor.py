@@ -27,6 +27,7 @@ import pulumi_random as random
 from components.base import labels, type_token
 from components.cloud_init_base import HostBootstrap
 from components.config import MonitorSettings
+from components.firewall import canonical_cidrs
 from components.host import HardenedHost, HardenedHostArgs, HostAddresses
 from components.uptime import (
     MonitorSecrets,
@@ -97,7 +98,7 @@ def monitor_firewall_rules(admin_cidrs: Sequence[str], ssh_port: int) -> list[di
             "direction": "in",
             "protocol": "tcp",
             "port": str(ssh_port),
-            "source_ips": list(admin_cidrs),
+            "source_ips": canonical_cidrs(admin_cidrs),
             "description": "SSH from admin CIDRs",
         }
     ]
@@ -168,7 +169,9 @@ class UptimeMonitor(pulumi.ComponentResource):
                 ssh_key_ids=cluster.ssh_key_ids,
                 user_data=lambda _v4, _v6: bundle.apply(lambda b: render_monitor_user_data(host, b)),
                 protect=args.protect,
-                networks=[hcloud.ServerNetworkArgs(network_id=args.network_id, ip=args.settings.private_ip)],
+                networks=[
+                    hcloud.ServerNetworkArgs(network_id=args.network_id, ip=args.settings.private_ip, alias_ips=[])
+                ],  # pulumi-hcloud#170
                 depends_on=[args.subnet],
             ),
             parent=self,

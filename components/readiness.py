@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider
 
 DEFAULT_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 10
@@ -91,7 +91,28 @@ def wait_ready(
             time.sleep(poll)
 
 
+def gate_diff(olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    """The gate changes only when the API endpoint it polled changes, and then it is replaced.
+
+    Its outputs (endpoint, ready_nodes) build the Kubernetes provider's kubeconfig, so they must
+    stay put across runs. Without this diff the engine compares every input, `__provider` (the
+    pickled provider code) included: an edit of this module, a new server in `nodes` or a rotated
+    admin certificate would update the gate, and the SDK's default `update` returns no outputs
+    (pulumi/dynamic/__main__.py, pulumi 3.272.0). The kubeconfig would lose its server URL, and
+    an unknown or changed kubeconfig replaces the provider and every Kubernetes resource
+    (pulumi-kubernetes provider.go DiffConfig). Day one is the gate's only job: later servers join
+    a cluster that is already serving, and the certificates reach the kubeconfig from the PKI, not
+    from the gate.
+    """
+    if olds.get("endpoint") != news.get("endpoint"):
+        return DiffResult(changes=True, replaces=["endpoint"], delete_before_replace=False)
+    return DiffResult(changes=False, replaces=[])
+
+
 class _NodesReadyProvider(ResourceProvider):
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return gate_diff(olds, news)
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         wait_ready(
             props["endpoint"],

@@ -533,7 +533,8 @@ def test_watchdog_arrives_on_the_private_network_not_through_the_firewall() -> N
     (rule,) = plan.by_name("monitor-firewall").inputs["rules"]
     assert rule["port"] == "2222"
     server = _monitor_server(plan)
-    assert server.inputs["networks"] == [{"networkId": server.inputs["networks"][0]["networkId"], "ip": "10.0.1.250"}]
+    network_id = server.inputs["networks"][0]["networkId"]
+    assert server.inputs["networks"] == [{"networkId": network_id, "ip": "10.0.1.250", "aliasIps": []}]
     subnet = plan.of_type("hcloud:index/networkSubnet:NetworkSubnet")[0]
     assert subnet.urn in server.dependencies
     assert plan.outputs["monitor"]["watchdogUrl"] == "http://10.0.1.250:9095/watchdog"

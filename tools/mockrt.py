@@ -331,10 +331,10 @@ def _registration(request: Any, urn: str, inputs: dict[str, Any]) -> Registratio
         },
         raw_inputs=inputs,
         custom=bool(request.custom),
+        provider=request.provider,
         property_dependencies={
             key: sorted(set(deps.urns)) for key, deps in sorted(request.propertyDependencies.items()) if deps.urns
         },
-        provider=request.provider,
     )
 
 
