@@ -182,6 +182,10 @@ def csi_values(reclaim_policy: str) -> dict[str, Any]:
         # The token comes from the same `hcloud` Secret the CCM reads (the chart's default name).
         "controller": {"hcloudToken": {"existingSecret": {"name": HCLOUD_SECRET, "key": "token"}}},
         "storageClasses": [{"name": STORAGE_CLASS, "defaultStorageClass": True, "reclaimPolicy": reclaim_policy}],
+        # The node plugin reads the server's instance id (and zone) from the metadata service at
+        # every start (csi-driver v2.22.1 cmd/main.go setup). The node's metadata guard admits
+        # only root on the host network: the plugin is root (privileged) and gets the host network.
+        "node": {"hostNetwork": True},
     }
 
 
@@ -195,9 +199,11 @@ def traefik_values(trusted_ips: Sequence[str]) -> dict[str, Any]:
 
     One Traefik per node on the host network, so Cloudflare reaches every node on 80/443 and no
     Service of type LoadBalancer exists (with the CCM it would buy a paid Hetzner LB). Binding
-    80/443 needs NET_BIND_SERVICE; Kubernetes grants added capabilities to root only (no ambient
-    capabilities for non-root users), so the container runs as uid 0 with every other capability
-    dropped, no privilege escalation and a read-only root filesystem: not privileged.
+    80/443 as a non-root user: the nodes set net.ipv4.ip_unprivileged_port_start=80 (cloud-init,
+    sysctl-kubelet.conf), because Kubernetes grants added capabilities to root only and root on a
+    node may read the metadata service, which serves the cluster's keys (metadata-guard.nft). So
+    Traefik keeps the chart's uid 65532, drops every capability, cannot escalate and has a
+    read-only root filesystem.
     """
     forwarded = {"trustedIPs": list(trusted_ips)}
     return {
@@ -218,12 +224,12 @@ def traefik_values(trusted_ips: Sequence[str]) -> dict[str, Any]:
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+            "capabilities": {"drop": ["ALL"]},
         },
         "podSecurityContext": {
-            "runAsUser": 0,
-            "runAsGroup": 0,
-            "runAsNonRoot": False,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},

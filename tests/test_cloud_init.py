@@ -634,7 +634,8 @@ def test_os_hardening(real_nodes: list[NodeBootstrap], rendered: dict[str, str])
 
     sysctl = dict(ln.split("=", 1) for ln in files[ci.SYSCTL_PATH]["content"].splitlines() if "=" in ln)
     assert sysctl == {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1",
-                      "kernel.panic": "10", "kernel.panic_on_oops": "1"}  # fmt: skip
+                      "kernel.panic": "10", "kernel.panic_on_oops": "1",
+                      "net.ipv4.ip_unprivileged_port_start": "80"}  # fmt: skip
 
 
 def test_audit_policy(rendered: dict[str, str]) -> None:

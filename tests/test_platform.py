@@ -263,7 +263,11 @@ def test_traefik_values_daemonset_host_network_no_load_balancer() -> None:
         assert values["ports"][entrypoint]["forwardedHeaders"]["trustedIPs"] == CF_RANGES
     assert values["ports"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
     caps = values["securityContext"]["capabilities"]
-    assert caps == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert caps == {"drop": ["ALL"]}
+    # Not root: root on a node may read the metadata service (metadata-guard.nft); the nodes
+    # make 80/443 bindable without it (net.ipv4.ip_unprivileged_port_start=80).
+    pod = values["podSecurityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 65532 != 0
     assert (
         "privileged" not in values["securityContext"] and values["securityContext"]["allowPrivilegeEscalation"] is False
     )
@@ -652,3 +656,9 @@ def test_every_platform_namespace_has_default_deny_and_metadata_free_egress(prod
         ]
         v4 = [b for b in egress_blocks if b["cidr"] == "0.0.0.0/0"]
         assert v4 and all("169.254.169.254/32" in b["except"] for b in v4), ns
+
+
+def test_csi_node_plugin_on_the_host_network() -> None:
+    """The node's metadata guard admits only root on the host network; the CSI node plugin (root,
+    privileged) reads its instance id there at every start (csi-driver v2.22.1 cmd/main.go)."""
+    assert render.csi_values("Retain")["node"] == {"hostNetwork": True}

@@ -49,18 +49,29 @@ FEATURES = frozenset(
 DEFAULT_EXEMPTIONS: list[dict[str, Any]] = [
     {
         # K3s' bundled Traefik binds 80/443 on every node (hostNetwork DaemonSet, configured by
-        # the HelmChartConfig of the same identity); root + NET_BIND_SERVICE to bind < 1024.
+        # the HelmChartConfig of the same identity) as uid 65532: the nodes allow binding from 80.
         "kinds": ["DaemonSet", "HelmChartConfig"],
         "namespace": "kube-system",
         "name": "traefik",
-        "allow": ["hostNetwork", "hostPort", "runAsRoot"],
+        # Not runAsRoot: root on a node may read the metadata service (the node's guard); the
+        # nodes let uid 65532 bind 80/443 (net.ipv4.ip_unprivileged_port_start=80).
+        "allow": ["hostNetwork", "hostPort"],
     },
     {
         # The hcloud CSI node plugin mounts volumes into the kubelet's directories.
         "kinds": ["DaemonSet"],
         "namespace": "kube-system",
         "name": "hcloud-csi-node",
-        "allow": ["privileged", "hostPath", "allowPrivilegeEscalation", "runAsRoot"],
+        # hostNetwork: it reads the instance id from the metadata service, which the node's
+        # guard admits only to root on the host network (csi-driver v2.22.1 cmd/main.go).
+        "allow": ["privileged", "hostPath", "allowPrivilegeEscalation", "runAsRoot", "hostNetwork"],
+    },
+    {
+        # The Release whose values put that node plugin on the host network (node.hostNetwork).
+        "kinds": ["Release"],
+        "namespace": "kube-system",
+        "name": "hcloud-csi",
+        "allow": ["hostNetwork"],
     },
 ]
 
@@ -347,6 +358,8 @@ def _values_findings(where: str, values: Any, allowed: set[str]) -> list[Finding
             out.append(Finding(f"{at}: {value!r} binds a port on the node", "hostPort"))
         elif key == "hostPath" and isinstance(value, dict | str):
             out.append(Finding(f"{at}: mounts a hostPath", "hostPath"))
+        elif key == "runAsUser" and value == 0 and not isinstance(value, bool):
+            out.append(Finding(f"{at}: 0 (root)", "runAsRoot"))
         elif key == "procMount" and value not in (None, "Default"):
             out.append(Finding(f"{at}: {value!r}", "procMount"))
         elif key in ("seccompProfile", "appArmorProfile") and str(get(value, "type")).lower() == "unconfined":

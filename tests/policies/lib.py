@@ -331,11 +331,12 @@ service:
 securityContext:
   capabilities:
     drop: [ALL]
-    add: [NET_BIND_SERVICE]
   readOnlyRootFilesystem: true
-  runAsGroup: 0
-  runAsNonRoot: false
-  runAsUser: 0
+  allowPrivilegeEscalation: false
+podSecurityContext:
+  runAsGroup: 65532
+  runAsNonRoot: true
+  runAsUser: 65532
 """
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from policies.guardrails.workloads import DEFAULT_EXEMPTIONS
+
 from .lib import check, config_map, container, cronjob, deployment, pod, pod_spec, resource
 
 H = "workloads-hardened"
@@ -214,3 +216,17 @@ def test_plaintext_allowed_keys_override() -> None:
     assert check(S, cm, {"allowedKeys": ["JWT_SIGNING_KEY"]}) == []
     # Public keys are not secrets.
     assert check(S, config_map({"JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"})) == []
+
+
+def test_traefik_may_not_run_as_root() -> None:
+    """Root on a node reads the metadata service (the node's nftables guard admits root only):
+    the Traefik exemption allows the host network and host ports, never root."""
+    from .lib import TRAEFIK_VALUES, helm_chart_config
+
+    config = {"exemptions": DEFAULT_EXEMPTIONS}
+    assert check("workloads-hardened", helm_chart_config(), config) == []
+    root = TRAEFIK_VALUES.replace("runAsUser: 65532", "runAsUser: 0").replace(
+        "runAsNonRoot: true", "runAsNonRoot: false"
+    )
+    msgs = check("workloads-hardened", helm_chart_config(values=root), config)
+    assert msgs and any("root" in m for m in msgs), msgs

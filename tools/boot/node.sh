@@ -18,9 +18,10 @@ mount -t proc proc "$r/proc"
 mkdir -p "$run/sysctl"
 mount --bind "$r/proc/sys" "$r/proc/sys"
 mount -o remount,bind,ro "$r/proc/sys"
-for key in vm/panic_on_oom vm/overcommit_memory kernel/panic kernel/panic_on_oops; do
+for key in vm/panic_on_oom vm/overcommit_memory kernel/panic kernel/panic_on_oops net/ipv4/ip_unprivileged_port_start; do
   f=$run/sysctl/${key//\//.}
-  echo 0 >"$f"  # every boot, as a rebooted kernel keeps nothing
+  # every boot, as a rebooted kernel keeps nothing: the kernel's defaults
+  if [ "$key" = net/ipv4/ip_unprivileged_port_start ]; then echo 1024 >"$f"; else echo 0 >"$f"; fi
   mount --bind "$f" "$r/proc/sys/$key"
 done
 mount -t sysfs -o ro sysfs "$r/sys"

@@ -16,7 +16,7 @@ mkdir "$call"
   echo "INSTALL_K3S_SKIP_START=${INSTALL_K3S_SKIP_START-<unset>}"
   echo "INSTALL_K3S_SKIP_ENABLE=${INSTALL_K3S_SKIP_ENABLE-<unset>}"
   echo "args=$*"
-  for key in vm.panic_on_oom vm.overcommit_memory kernel.panic kernel.panic_on_oops; do
+  for key in vm.panic_on_oom vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_unprivileged_port_start; do
     echo "sysctl.$key=$(sysctl -n "$key")"
   done
 } >"$call/env"
