@@ -120,27 +120,6 @@ edge = CloudflareEdge(
     pulumi.ResourceOptions(providers=[cloudflare_provider]),
 )
 
-platform = ClusterPlatform(
-    "platform",
-    ClusterPlatformArgs(
-        platform=cfg.platform,
-        k3s_version=cfg.k3s_version,
-        node_count=len(cfg.servers),
-        cluster_cidr=cfg.cluster_cidr,
-        private_network_cidr=cfg.private_network_cidr,
-        hcloud_token=secrets.hcloud_token,
-        network_id=network.network_id,
-        cloudflare_cidrs=firewall.cloudflare_cidrs,
-        origin_cert_pem=edge.origin_cert_pem,
-        origin_key_pem=edge.origin_key_pem,
-        origin_pull_ca_pem=edge.origin_pull_ca_pem,
-        origin_pulls=edge.origin_pulls,
-        registry_password=secrets.registry_password,
-    ),
-    # The gated provider: its kubeconfig exists only once every server is Ready.
-    pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
-)
-
 if monitor is not None:
     monitor.start(
         MonitorCluster(
@@ -165,6 +144,31 @@ if monitor is not None:
     )
     pulumi.export("monitorWatchdogToken", monitor.watchdog_token)
     pulumi.export("monitorConfigBundle", monitor.bundle)
+
+heartbeat = monitor is not None and monitor_cfg is not None and monitor_cfg.cluster_watchdog
+platform = ClusterPlatform(
+    "platform",
+    ClusterPlatformArgs(
+        platform=cfg.platform,
+        k3s_version=cfg.k3s_version,
+        node_count=len(cfg.servers),
+        cluster_cidr=cfg.cluster_cidr,
+        private_network_cidr=cfg.private_network_cidr,
+        hcloud_token=secrets.hcloud_token,
+        network_id=network.network_id,
+        cloudflare_cidrs=firewall.cloudflare_cidrs,
+        origin_cert_pem=edge.origin_cert_pem,
+        origin_key_pem=edge.origin_key_pem,
+        origin_pull_ca_pem=edge.origin_pull_ca_pem,
+        origin_pulls=edge.origin_pulls,
+        registry_password=secrets.registry_password,
+        # The heartbeat the other way: the cluster's Alertmanager posts its Watchdog to the monitor.
+        watchdog_url=monitor.watchdog_url_text if heartbeat else None,
+        watchdog_token=monitor.watchdog_token if heartbeat else None,
+    ),
+    # The gated provider: its kubeconfig exists only once every server is Ready.
+    pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
+)
 
 app = HoneydueApp(
     "app",

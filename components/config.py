@@ -1118,6 +1118,11 @@ def load_monitor_config(raw: Mapping[str, Any], cfg: StackConfig) -> MonitorSett
     watchdog = value.get("clusterWatchdog", False)
     if not isinstance(watchdog, bool):
         errors.add("monitor.clusterWatchdog", watchdog, "must be true or false")
+    elif watchdog and not cfg.platform.monitoring:
+        # Only the cluster's Alertmanager sends the Watchdog: without it the monitor would alert forever.
+        errors.add(
+            "monitor.clusterWatchdog", watchdog, "true needs monitoring: true (the cluster's Alertmanager sends it)"
+        )
     minutes = value.get("watchdogMinutes", 10)
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 2 <= minutes <= 120:
         errors.add("monitor.watchdogMinutes", minutes, "must be a number of minutes between 2 and 120")

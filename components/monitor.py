@@ -112,6 +112,8 @@ class UptimeMonitor(pulumi.ComponentResource):
     """The monitor's /32 and /128: what the cluster firewall admits to the API port."""
     server: hcloud.Server
     watchdog_url: pulumi.Output[str]
+    watchdog_url_text: str
+    """The same, as plain text (the private IP comes from config): the platform's Helm values."""
     watchdog_token: pulumi.Output[str]
     """Bearer token the cluster's Alertmanager sends with its Watchdog; secret."""
     bundle: pulumi.Output[str]
@@ -143,7 +145,8 @@ class UptimeMonitor(pulumi.ComponentResource):
         )
         token = random.RandomPassword(f"{name}-watchdog-token", length=40, special=False, opts=child)
         self.watchdog_token = pulumi.Output.secret(token.result)
-        self.watchdog_url = pulumi.Output.from_input(watchdog_url(args.settings.private_ip))
+        self.watchdog_url_text = watchdog_url(args.settings.private_ip)
+        self.watchdog_url = pulumi.Output.from_input(self.watchdog_url_text)
         self.bundle = pulumi.Output.secret(
             pulumi.Output.all(cluster.smtp_password, cluster.webhook_url, token.result, cluster.kube_api_ca_pem).apply(
                 lambda v: render_bundle(spec, MonitorSecrets(v[0], v[1], v[2], v[3]))

@@ -70,6 +70,10 @@ class ClusterPlatformArgs:
     """Pulumi secret; with platform.registry_username, Kyverno's pull credentials."""
     cosign_public_key: str | None = None
     """Defaults to policies/cosign.pub."""
+    watchdog_url: str | None = None
+    """The uptime monitor's Watchdog receiver (UptimeMonitor.watchdog_url); None: no heartbeat."""
+    watchdog_token: pulumi.Input[str] | None = None
+    """Pulumi secret: the monitor's bearer token for that receiver."""
 
 
 class ClusterPlatform(pulumi.ComponentResource):
@@ -169,11 +173,27 @@ class ClusterPlatform(pulumi.ComponentResource):
         if p.monitoring:
             # privileged: node-exporter (host network, PID and paths) and fluent-bit (host logs).
             ns = self._namespace(render.MONITORING_NAMESPACE, private_cidrs, privileged=True)
+            heartbeat: list[pulumi.Resource] = []
+            watchdog_url = args.watchdog_url if args.watchdog_token is not None else None
+            if watchdog_url is not None and args.watchdog_token is not None:
+                # The cluster's half of the heartbeat: Alertmanager posts its Watchdog to the
+                # monitor, which alerts when the posts stop (a dead cluster is noticed).
+                heartbeat.append(
+                    self._object(
+                        "monitor-watchdog-secret",
+                        render.opaque_secret(
+                            render.WATCHDOG_SECRET,
+                            render.MONITORING_NAMESPACE,
+                            {"token": pulumi.Output.secret(args.watchdog_token)},
+                        ),
+                        depends_on=[ns],
+                    )
+                )
             self._release(
                 "kubePrometheusStack",
                 render.MONITORING_NAMESPACE,
-                render.prometheus_stack_values(),
-                [ns, *scheduling, *storage],
+                render.prometheus_stack_values(watchdog_url),
+                [ns, *scheduling, *storage, *heartbeat],
             )
             loki = self._release(
                 "loki",

@@ -466,7 +466,48 @@ def kured_values(window: RebootWindow) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def prometheus_stack_values() -> dict[str, Any]:
+# The monitor's bearer token, mounted into Alertmanager (alertmanagerSpec.secrets mounts each
+# listed Secret at /etc/alertmanager/secrets/<name>/): never in the values in clear.
+WATCHDOG_SECRET = "monitor-watchdog"
+WATCHDOG_TOKEN_FILE = f"/etc/alertmanager/secrets/{WATCHDOG_SECRET}/token"
+
+
+def alertmanager_watchdog_config(watchdog_url: str) -> dict[str, Any]:
+    """Alertmanager routing that sends kube-prometheus-stack's always-firing `Watchdog` to the
+    uptime monitor outside the cluster every 5 minutes (the monitor alerts when it stops:
+    components/uptime.py ClusterWatchdogMissing). Everything else keeps the chart's routing to
+    the "null" receiver; `send_resolved: false`, the Watchdog never resolves."""
+    return {
+        "route": {
+            "receiver": "null",
+            "group_by": ["alertname"],
+            "routes": [
+                {
+                    "receiver": "monitor-watchdog",
+                    "matchers": ['alertname = "Watchdog"'],
+                    "group_wait": "0s",
+                    "group_interval": "1m",
+                    "repeat_interval": "5m",
+                }
+            ],
+        },
+        "receivers": [
+            {"name": "null"},
+            {
+                "name": "monitor-watchdog",
+                "webhook_configs": [
+                    {
+                        "url": watchdog_url,
+                        "send_resolved": False,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials_file": WATCHDOG_TOKEN_FILE}},
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def prometheus_stack_values(watchdog_url: str | None = None) -> dict[str, Any]:
     """kube-prometheus-stack 88.5.3 values (values.yaml at kube-prometheus-stack-88.5.3).
 
     K3s runs the controller manager, scheduler, proxy and etcd inside one process without
@@ -481,8 +522,10 @@ def prometheus_stack_values() -> dict[str, Any]:
         "grafana": {"enabled": True, "ingress": {"enabled": False}},
         "alertmanager": {
             "alertmanagerSpec": {
-                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
-            }
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                **({"secrets": [WATCHDOG_SECRET]} if watchdog_url else {}),
+            },
+            **({"config": alertmanager_watchdog_config(watchdog_url)} if watchdog_url else {}),
         },
         "prometheusOperator": {
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}

@@ -709,3 +709,40 @@ def test_program_refuses_a_bad_monitor_config_before_registering_anything() -> N
     with pytest.raises(RuntimeError, match=r"honeydue:monitor\.location = \"fsn1\"") as info:
         mockrt.run_program_isolated("prod", raw)
     assert "RunError" in str(info.value)
+
+
+def test_cluster_alertmanager_sends_the_watchdog_to_the_monitor(prod_plan: mockrt.PlanResult, tmp_path: Path) -> None:
+    """The heartbeat's cluster half: kube-prometheus-stack's Alertmanager routes `Watchdog` to
+    the monitor's receiver with the monitor's bearer token from a mounted Secret (never in the
+    values), and that config passes the real amtool."""
+    from components import platform_render
+
+    (release,) = [r for r in prod_plan.resources if r.name == "platform-kube-prometheus-stack"]
+    alertmanager = release.inputs["values"]["alertmanager"]
+    assert alertmanager["alertmanagerSpec"]["secrets"] == [platform_render.WATCHDOG_SECRET]
+    config = alertmanager["config"]
+    (route,) = config["route"]["routes"]
+    assert route["matchers"] == ['alertname = "Watchdog"'] and route["receiver"] == "monitor-watchdog"
+    (receiver,) = [r for r in config["receivers"] if r["name"] == "monitor-watchdog"]
+    (hook,) = receiver["webhook_configs"]
+    assert hook["url"] == prod_plan.outputs["monitor"]["watchdogUrl"] == "http://10.0.1.250:9095/watchdog"
+    assert hook["http_config"]["authorization"]["credentials_file"] == platform_render.WATCHDOG_TOKEN_FILE
+    (secret,) = [r for r in prod_plan.resources if r.name == "platform-monitor-watchdog-secret"]
+    assert secret.raw_inputs["stringData"][mockrt.SIG_KEY] == mockrt.SECRET_SIG
+    token = mockrt.unwrap(prod_plan.outputs["monitorWatchdogToken"])
+    assert secret.inputs["stringData"]["token"] == token and token not in json.dumps(release.inputs)
+    # amtool checks the file the config names: give it one where the path points.
+    token_file = tmp_path / "token"
+    token_file.write_text("t")
+    checked = {**config, "receivers": [dict(r) for r in config["receivers"]]}
+    checked["receivers"][1]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(checked))
+    proc = _run(_tool(AMTOOL), "check-config", str(tmp_path / "am.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cluster_watchdog_needs_cluster_monitoring() -> None:
+    raw = mockrt.stack_config("prod", {"monitoring": False})
+    with pytest.raises(ConfigError) as info:
+        load_monitor_config(raw, load_config(raw))
+    assert [p.key for p in info.value.problems] == ["monitor.clusterWatchdog"]

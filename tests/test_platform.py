@@ -489,7 +489,9 @@ def test_add_ons_absent_when_off() -> None:
         "kured": False,
         "monitoring": False,
     }
-    plan = mockrt.run_program("prod", mockrt.stack_config("prod", off))
+    # The monitor's heartbeat needs the cluster's Alertmanager: off with it.
+    monitor = {**mockrt.stack_config("prod")["monitor"], "clusterWatchdog": False}
+    plan = mockrt.run_program("prod", mockrt.stack_config("prod", {**off, "monitor": monitor}))
     assert releases(plan) == {}
     types = {r.type for r in plan.resources if "honeydue:platform:ClusterPlatform" in r.urn}
     assert "kubernetes:policies.kyverno.io/v1:ImageValidatingPolicy" not in types
