@@ -30,7 +30,7 @@ def test_ci_access_firewall_has_no_rules_and_ignores_rule_changes(stack: str, re
     assert not ci.inputs.get("rules")
     assert ci.options["ignoreChanges"] == ["rules"]
     # The main firewall keeps every rule under Pulumi's control.
-    (main,) = [f for f in plan.of_type(FIREWALL) if f is not ci]
+    main = plan.by_name("fw-firewall")
     assert main.inputs["rules"] and not main.options.get("ignoreChanges")
     assert mockrt.unwrap(plan.outputs["ciFirewallId"]) > 0
 
