@@ -64,9 +64,11 @@ def operator_ssh_keys(
             name=f"honeydue-{environment}-{ssh_key_id(key)}",
             public_key=key,
             labels=labels(environment, "operator"),
-            opts=pulumi.ResourceOptions(parent=parent),
+            # Until this change the keys were named by list position (`<name>-ssh-key-<i>`): the
+            # alias lets a deployed stack adopt each one instead of deleting and re-creating it.
+            opts=pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(name=f"{name}-ssh-key-{i}")]),
         )
-        for key in public_keys
+        for i, key in enumerate(public_keys)
     ]
 
 

@@ -60,3 +60,14 @@ def engine_config(raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
     secret_keys = [f"{PROJECT}:{k}" for k in raw if k in schema and schema[k].secret]
     return config, secret_keys
+
+
+def integral(value: Any) -> Any:
+    """Numbers as the program wrote them: the mock runtime turns every number into a float."""
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -25,7 +25,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -34,17 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from components.config import ConfigError, load_monitor_config, load_stack_and_app  # noqa: E402
 from tools import mockrt  # noqa: E402
-
-
-def _integral(value: Any) -> Any:
-    """Numbers as the program wrote them: the mock runtime turns every number into a float."""
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+from tools.mock_config import integral  # noqa: E402
 
 
 def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
@@ -75,7 +64,7 @@ def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
     (out / "releases").mkdir()
     releases = 0
     for r in result.of_type("kubernetes:helm.sh/v3:Release"):
-        inputs = _integral(mockrt.redact(r.raw_inputs))
+        inputs = integral(mockrt.redact(r.raw_inputs))
         keep = {
             k: inputs[k] for k in ("name", "namespace", "chart", "version", "repositoryOpts", "values") if k in inputs
         }

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tools import replacements  # noqa: E402
+from tools.mock_config import integral  # noqa: E402
 
 SECRET = "__secret__"
 MAX_VALUE = 100
@@ -236,19 +237,8 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> StackDiff:
 # --------------------------------------------------------------------------------------------
 
 
-def _integral(value: Any) -> Any:
-    """Numbers as the program wrote them: the mock runtime turns every number into a float."""
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _show(value: Any) -> str:
-    value = _integral(value)
+    value = integral(value)
     if value is ABSENT:
         return "(absent)"
     if isinstance(value, dict) and SECRET in value:
