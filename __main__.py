@@ -8,7 +8,7 @@ import pulumi_hcloud as hcloud
 
 from components.app import HoneydueApp, HoneydueAppArgs
 from components.cluster import K3sCluster, K3sClusterArgs, K3sSettings
-from components.config import ConfigError, load_monitor_config, load_stack_and_app
+from components.config import ConfigError, load_config
 from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.firewall import ClusterFirewall, ClusterFirewallArgs
 from components.monitor import MonitorCluster, UptimeMonitor, UptimeMonitorArgs
@@ -18,8 +18,7 @@ from components.runtime import raw_config
 from components.secrets import read_monitor_webhook_url, read_secrets
 
 try:
-    cfg, app_cfg = load_stack_and_app(raw_config())
-    monitor_cfg = load_monitor_config(raw_config(), cfg)
+    cfg = load_config(raw_config())
 except ConfigError as exc:
     # RunError: the engine prints the message alone, no traceback; nothing is registered.
     raise pulumi.RunError(str(exc)) from None
@@ -32,10 +31,10 @@ network = PrivateNetwork(
     "net",
     PrivateNetworkArgs(
         environment=cfg.environment,
-        network_cidr=cfg.private_network_cidr,
-        subnet_cidr=cfg.private_subnet_cidr,
-        network_zone=cfg.network_zone,
-        server_locations=tuple(s.location for s in cfg.servers),
+        network_cidr=cfg.network.private_network_cidr,
+        subnet_cidr=cfg.network.private_subnet_cidr,
+        network_zone=cfg.network.network_zone,
+        server_locations=tuple(s.location for s in cfg.cluster.servers),
         protect=cfg.protect,
     ),
     hetzner,
@@ -43,21 +42,15 @@ network = PrivateNetwork(
 
 # The uptime monitor's addresses come first: the cluster firewall admits them to the API port.
 monitor = None
-if monitor_cfg is not None:
+if cfg.monitor is not None:
     monitor = UptimeMonitor(
         "monitor",
         UptimeMonitorArgs(
             environment=cfg.environment,
-            settings=monitor_cfg,
-            image=cfg.server_image,
-            api_hostname=cfg.api_hostname,
-            admin_hostname=cfg.admin_hostname,
-            extra_hostnames=cfg.extra_hostnames,
-            kube_api_hostname=cfg.kube_api_hostname,
-            admin_cidrs=cfg.admin_cidrs,
-            ssh_port=cfg.ssh_port,
-            admin_user=cfg.admin_user,
-            ssh_public_keys=cfg.ssh_public_keys,
+            settings=cfg.monitor,
+            image=cfg.cluster.server_image,
+            names=cfg.names,
+            access=cfg.access,
             protect=cfg.protect,
             network_id=network.network_id,
             subnet=network.subnet,
@@ -71,9 +64,9 @@ firewall = ClusterFirewall(
     "fw",
     ClusterFirewallArgs(
         environment=cfg.environment,
-        admin_cidrs=cfg.admin_cidrs,
-        ssh_port=cfg.ssh_port,
-        allow_icmp=cfg.allow_icmp,
+        admin_cidrs=cfg.access.admin_cidrs,
+        ssh_port=cfg.access.ssh_port,
+        allow_icmp=cfg.access.allow_icmp,
         api_probe_cidrs=monitor.probe_cidrs if monitor else [],
     ),
     pulumi.ResourceOptions(providers=[hcloud_provider, cloudflare_provider]),
@@ -83,26 +76,24 @@ cluster = K3sCluster(
     "k3s",
     K3sClusterArgs(
         environment=cfg.environment,
-        servers=cfg.servers,
-        server_type=cfg.server_type,
-        server_image=cfg.server_image,
-        kube_api_hostname=cfg.kube_api_hostname,
+        servers=cfg.cluster.servers,
+        server_type=cfg.cluster.server_type,
+        server_image=cfg.cluster.server_image,
+        kube_api_hostname=cfg.names.kube_api_hostname,
         k3s=K3sSettings(
-            version=cfg.k3s_version,
-            cluster_cidr=cfg.cluster_cidr,
-            service_cidr=cfg.service_cidr,
-            external_cloud_provider=cfg.hetzner_ccm,
-            etcd_snapshot_cron=cfg.etcd_snapshot_cron,
-            etcd_snapshot_retention=cfg.etcd_snapshot_retention,
-            etcd_s3=cfg.etcd_s3,
+            version=cfg.cluster.k3s_version,
+            cluster_cidr=cfg.network.cluster_cidr,
+            service_cidr=cfg.network.service_cidr,
+            external_cloud_provider=cfg.platform.ccm,
+            etcd_snapshot_cron=cfg.cluster.etcd_snapshot_cron,
+            etcd_snapshot_retention=cfg.cluster.etcd_snapshot_retention,
+            etcd_s3=cfg.cluster.etcd_s3,
         ),
         network_id=network.network_id,
         subnet=network.subnet,
         firewall_ids=(firewall.firewall_id, firewall.ci_firewall_id),
         placement_group_ids=network.placement_group_ids,
-        ssh_port=cfg.ssh_port,
-        admin_user=cfg.admin_user,
-        ssh_public_keys=cfg.ssh_public_keys,
+        access=cfg.access,
         protect=cfg.protect,
         etcd_s3_access_key=secrets.etcd_s3.access_key if secrets.etcd_s3 else None,
         etcd_s3_secret_key=secrets.etcd_s3.secret_key if secrets.etcd_s3 else None,
@@ -137,23 +128,23 @@ if monitor is not None:
             "ipv4": monitor.addresses.public_ipv4,
             "ipv6": monitor.addresses.public_ipv6,
             "privateIp": monitor.private_ip,
-            "sshUser": cfg.admin_user,
-            "sshPort": cfg.ssh_port,
+            "sshUser": cfg.access.admin_user,
+            "sshPort": cfg.access.ssh_port,
             "watchdogUrl": monitor.watchdog_url,
         },
     )
     pulumi.export("monitorWatchdogToken", monitor.watchdog_token)
     pulumi.export("monitorConfigBundle", monitor.bundle)
 
-heartbeat = monitor is not None and monitor_cfg is not None and monitor_cfg.cluster_watchdog
+heartbeat = monitor is not None and cfg.monitor is not None and cfg.monitor.cluster_watchdog
 platform = ClusterPlatform(
     "platform",
     ClusterPlatformArgs(
         platform=cfg.platform,
-        k3s_version=cfg.k3s_version,
-        node_count=len(cfg.servers),
-        cluster_cidr=cfg.cluster_cidr,
-        private_network_cidr=cfg.private_network_cidr,
+        k3s_version=cfg.cluster.k3s_version,
+        node_count=len(cfg.cluster.servers),
+        cluster_cidr=cfg.network.cluster_cidr,
+        private_network_cidr=cfg.network.private_network_cidr,
         hcloud_token=secrets.hcloud_token,
         network_id=network.network_id,
         cloudflare_cidrs=firewall.cloudflare_cidrs,
@@ -172,9 +163,7 @@ platform = ClusterPlatform(
 
 app = HoneydueApp(
     "app",
-    HoneydueAppArgs.from_config(
-        cfg, app_cfg, secrets.app, registry_password=secrets.registry_password, after=[platform]
-    ),
+    HoneydueAppArgs.from_config(cfg, secrets.app, registry_password=secrets.registry_password, after=[platform]),
     pulumi.ResourceOptions(providers=[cluster.k8s_provider]),
 )
 

@@ -26,7 +26,7 @@ import pulumi_random as random
 from components import app_render
 from components.app_render import AppSpec, Manifest
 from components.base import type_token
-from components.config import AppConfig, StackConfig, image_registry
+from components.config import StackConfig, image_registry
 
 # Kinds the renderer produces -> the resource class that registers them.
 _KINDS: Mapping[str, Any] = {
@@ -72,22 +72,21 @@ class HoneydueAppArgs:
     def from_config(
         cls,
         cfg: StackConfig,
-        app: AppConfig,
         app_secrets: Mapping[str, pulumi.Input[str]],
         registry_password: pulumi.Input[str] | None,
         after: Sequence[pulumi.Resource] = (),
     ) -> HoneydueAppArgs:
         """The pull account is the platform's (registryUsername, one account for Kyverno's
         signature look-ups and the kubelet's pulls); its password the secret registryPassword."""
-        spec = app_render.app_spec(cfg, app, secret_env=tuple(sorted(app_secrets)))
+        spec = app_render.app_spec(cfg, secret_env=tuple(sorted(app_secrets)))
         username = cfg.platform.registry_username
-        if username is None or registry_password is None:
-            # load_stack_and_app already refuses this config; kept for direct callers.
+        if not username or registry_password is None:
+            # load_config already refuses this config; kept for direct callers.
             raise ValueError("the app needs registryUsername and the secret registryPassword (its pull Secret)")
         return cls(
             spec=spec,
             app_secrets=app_secrets,
-            registry_server=image_registry(cfg.images["api"]),
+            registry_server=image_registry(cfg.workloads.images["api"]),
             registry_username=username,
             registry_password=registry_password,
             protect=cfg.protect,

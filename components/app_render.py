@@ -88,18 +88,18 @@ class AppSpec:
 BACKUP_SECRET_ENV = {"B2_KEY_ID": "RCLONE_CONFIG_B2_ACCESS_KEY_ID", "B2_APP_KEY": "RCLONE_CONFIG_B2_SECRET_ACCESS_KEY"}
 
 
-def app_spec(cfg: StackConfig, app: AppConfig, secret_env: Sequence[str]) -> AppSpec:
+def app_spec(cfg: StackConfig, secret_env: Sequence[str]) -> AppSpec:
     """The renderer's input from the validated stack and app config (plain values only)."""
     return AppSpec(
         environment=cfg.environment,
-        images=dict(cfg.images),
-        replicas=dict(cfg.replicas),
-        resources=dict(cfg.resources),
-        api_hostnames=(cfg.api_hostname, *cfg.extra_hostnames),
-        admin_hostname=cfg.admin_hostname,
+        images=dict(cfg.workloads.images),
+        replicas=dict(cfg.workloads.replicas),
+        resources=dict(cfg.workloads.resources),
+        api_hostnames=(cfg.names.api_hostname, *cfg.names.extra_hostnames),
+        admin_hostname=cfg.names.admin_hostname,
         secret_env=tuple(secret_env),
-        node_cidrs=(cfg.private_subnet_cidr, *node_gateway_cidrs(cfg.cluster_cidr)),
-        app=app,
+        node_cidrs=(cfg.network.private_subnet_cidr, *node_gateway_cidrs(cfg.network.cluster_cidr)),
+        app=cfg.app,
     )
 
 
@@ -458,12 +458,12 @@ def migration_job(spec: AppSpec) -> Manifest:
 
 def worker(spec: AppSpec) -> Manifest:
     tmp_vol, tmp_mount = _tmp_volume()
-    probe = {"exec": {"command": list(spec.app.worker_health_command)}, "timeoutSeconds": 5}
+    probe = {"exec": {"command": list(spec.app.worker.health_command)}, "timeoutSeconds": 5}
     container = {
         "name": "worker",
         "image": spec.images["worker"],
         "imagePullPolicy": "IfNotPresent",
-        "command": list(spec.app.worker_command),
+        "command": list(spec.app.worker.command),
         "envFrom": [{"configMapRef": {"name": ENV_CONFIGMAP}}],
         "env": _app_env(spec),
         "resources": _resources(spec.resources["worker"]),
@@ -498,8 +498,8 @@ def api_hpa(spec: AppSpec) -> Manifest:
         "metadata": _meta(spec, "api", "api"),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
-            "minReplicas": spec.app.api_min_replicas,
-            "maxReplicas": spec.app.api_max_replicas,
+            "minReplicas": spec.app.api_autoscaling.min_replicas,
+            "maxReplicas": spec.app.api_autoscaling.max_replicas,
             "metrics": [
                 {
                     "type": "Resource",

@@ -23,7 +23,7 @@ import yaml
 
 from components.base import type_token
 from components.cloud_init import EtcdS3, NodeBootstrap, render_user_data
-from components.config import EtcdS3Target, Server
+from components.config import Access, EtcdS3Target, Server
 from components.host import (
     HardenedHost,
     HardenedHostArgs,
@@ -68,9 +68,8 @@ class K3sClusterArgs:
     firewall_ids: tuple[pulumi.Input[int], ...]
     """The cluster firewall, and the CI-access firewall whose one rule CI opens per run."""
     placement_group_ids: Mapping[str, pulumi.Input[int]]
-    ssh_port: int
-    admin_user: str
-    ssh_public_keys: tuple[str, ...]
+    access: Access
+    """The operators' SSH port, admin user and keys (the Access config section)."""
     protect: bool
     etcd_s3_access_key: pulumi.Input[str] | None = None
     etcd_s3_secret_key: pulumi.Input[str] | None = None
@@ -147,9 +146,9 @@ def node_bootstrap(
         etcd_snapshot_cron=args.k3s.etcd_snapshot_cron,
         etcd_snapshot_retention=args.k3s.etcd_snapshot_retention,
         etcd_s3=etcd_s3,
-        ssh_port=args.ssh_port,
-        admin_user=args.admin_user,
-        ssh_authorized_keys=args.ssh_public_keys,
+        ssh_port=args.access.ssh_port,
+        admin_user=args.access.admin_user,
+        ssh_authorized_keys=args.access.ssh_public_keys,
     )
 
 
@@ -188,7 +187,7 @@ class K3sCluster(pulumi.ComponentResource):
             f"{name}-pki", ClusterPkiArgs(cluster_name=f"honeydue-{args.environment}", protect=args.protect), child
         )
 
-        ssh_keys = operator_ssh_keys(name, args.environment, args.ssh_public_keys, self)
+        ssh_keys = operator_ssh_keys(name, args.environment, args.access.ssh_public_keys, self)
         self.ssh_key_ids = [k.id for k in ssh_keys]
 
         s3_keys: pulumi.Output[Any] = pulumi.Output.from_input(None)

@@ -166,22 +166,22 @@ class CloudflareEdgeArgs:
         server_ipv4s: Sequence[pulumi.Input[str]] | Mapping[str, pulumi.Input[str]],
         server_ipv6s: Sequence[pulumi.Input[str]] | Mapping[str, pulumi.Input[str]],
     ) -> CloudflareEdgeArgs:
-        names = [s.name for s in cfg.servers]
+        names = [s.name for s in cfg.cluster.servers]
         return cls(
             environment=cfg.environment,
-            domain=cfg.domain,
-            api_hostname=cfg.api_hostname,
-            web_hostnames=cfg.web_hostnames,
-            api_served_hostnames=(cfg.api_hostname, *cfg.extra_hostnames),
-            kube_api_hostname=cfg.kube_api_hostname,
+            domain=cfg.names.domain,
+            api_hostname=cfg.names.api_hostname,
+            web_hostnames=cfg.names.web_hostnames,
+            api_served_hostnames=(cfg.names.api_hostname, *cfg.names.extra_hostnames),
+            kube_api_hostname=cfg.names.kube_api_hostname,
             server_ipv4s=_by_server(names, server_ipv4s, "server_ipv4s"),
             server_ipv6s=_by_server(names, server_ipv6s, "server_ipv6s"),
-            create_ipv6_records=cfg.create_ipv6_records,
-            manage_zone_settings=cfg.manage_zone_settings,
-            hsts_max_age_seconds=cfg.hsts_max_age_seconds,
-            origin_ca_validity_days=cfg.origin_ca_validity_days,
-            origin_ca_request_type=cfg.origin_ca_request_type,
-            rate_limit=cfg.rate_limit,
+            create_ipv6_records=cfg.edge.create_ipv6_records,
+            manage_zone_settings=cfg.edge.manage_zone_settings,
+            hsts_max_age_seconds=cfg.edge.hsts_max_age_seconds,
+            origin_ca_validity_days=cfg.edge.origin_ca_validity_days,
+            origin_ca_request_type=cfg.edge.origin_ca_request_type,
+            rate_limit=cfg.edge.rate_limit,
         )
 
 

@@ -26,7 +26,7 @@ import pulumi_random as random
 
 from components.base import labels, type_token
 from components.cloud_init_base import HostBootstrap
-from components.config import MonitorSettings
+from components.config import Access, MonitorSettings, Names
 from components.firewall import canonical_cidrs
 from components.host import HardenedHost, HardenedHostArgs, HostAddresses
 from components.uptime import (
@@ -48,14 +48,10 @@ class UptimeMonitorArgs:
     environment: str
     settings: MonitorSettings
     image: str
-    api_hostname: str
-    admin_hostname: str
-    extra_hostnames: tuple[str, ...]
-    kube_api_hostname: str
-    admin_cidrs: tuple[str, ...]
-    ssh_port: int
-    admin_user: str
-    ssh_public_keys: tuple[str, ...]
+    names: Names
+    """What it probes: the public hostnames and the Kubernetes API name."""
+    access: Access
+    """Who may log in: the same operators, port and keys as on the cluster's servers."""
     protect: bool
     network_id: pulumi.Input[int]
     subnet: pulumi.Resource
@@ -76,13 +72,13 @@ def monitor_spec(args: UptimeMonitorArgs) -> MonitorSpec:
     s = args.settings
     return MonitorSpec(
         environment=args.environment,
-        api_hostname=args.api_hostname,
-        admin_hostname=args.admin_hostname,
-        extra_hostnames=args.extra_hostnames,
-        kube_api_hostname=args.kube_api_hostname,
-        thresholds=Thresholds(api=s.slow_api, pages=s.slow_pages, kube_api=s.slow_kube_api),
+        api_hostname=args.names.api_hostname,
+        admin_hostname=args.names.admin_hostname,
+        extra_hostnames=args.names.extra_hostnames,
+        kube_api_hostname=args.names.kube_api_hostname,
+        thresholds=Thresholds(api=s.slow_seconds.api, pages=s.slow_seconds.pages, kube_api=s.slow_seconds.kube_api),
         cert_warning_days=s.cert_warning_days,
-        smtp=Smtp(smarthost=s.smtp_smarthost, sender=s.smtp_from, username=s.smtp_username, to=s.email_to),
+        smtp=Smtp(smarthost=s.smtp.smarthost, sender=s.smtp.sender, username=s.smtp.username, to=s.smtp.to),
         cluster_watchdog=s.cluster_watchdog,
         watchdog_minutes=s.watchdog_minutes,
     )
@@ -139,7 +135,10 @@ class UptimeMonitor(pulumi.ComponentResource):
         firewall = hcloud.Firewall(
             f"{name}-firewall",
             name=self.hostname,
-            rules=[hcloud.FirewallRuleArgs(**r) for r in monitor_firewall_rules(args.admin_cidrs, args.ssh_port)],
+            rules=[
+                hcloud.FirewallRuleArgs(**r)
+                for r in monitor_firewall_rules(args.access.admin_cidrs, args.access.ssh_port)
+            ],
             labels=labels(args.environment, ROLE),
             opts=child,
         )
@@ -154,9 +153,9 @@ class UptimeMonitor(pulumi.ComponentResource):
         )
         host = HostBootstrap(
             hostname=self.hostname,
-            ssh_port=args.ssh_port,
-            admin_user=args.admin_user,
-            ssh_authorized_keys=args.ssh_public_keys,
+            ssh_port=args.access.ssh_port,
+            admin_user=args.access.admin_user,
+            ssh_authorized_keys=args.access.ssh_public_keys,
         )
         bundle = self.bundle
         self.server = HardenedHost(

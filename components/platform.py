@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components import platform_render as render
 from components.base import type_token
-from components.config import PlatformConfig
+from components.config import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 # One fact, one place: the key the CrossGuard pack verifies with is the key Kyverno verifies with.
@@ -48,7 +48,7 @@ def read_cosign_public_key(path: Path = COSIGN_PUBLIC_KEY) -> str:
 
 @dataclass(frozen=True)
 class ClusterPlatformArgs:
-    platform: PlatformConfig
+    platform: Platform
     k3s_version: str
     """The stack's k3sVersion: the server upgrade Plan's version."""
     node_count: int
@@ -130,7 +130,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             ns = self._namespace(render.KYVERNO_NAMESPACE, private_cidrs)
             credentials = None
             policy_after: list[pulumi.Resource] = []
-            if p.registry_username is not None and args.registry_password is not None:
+            if p.registry_username and args.registry_password is not None:
                 credentials = render.REGISTRY_SECRET
                 config_json = pulumi.Output.secret(args.registry_password).apply(
                     lambda password: render.dockerconfigjson(p.signed_registries[0], str(p.registry_username), password)

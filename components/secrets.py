@@ -43,7 +43,7 @@ class Secrets:
 def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secrets:
     config = config or pulumi.Config()
     etcd_s3 = None
-    if cfg.etcd_s3 is not None:
+    if cfg.cluster.etcd_s3 is not None:
         etcd_s3 = EtcdS3Credentials(
             access_key=config.require_secret("etcdS3AccessKey"),
             secret_key=config.require_secret("etcdS3SecretKey"),
@@ -53,9 +53,7 @@ def read_secrets(cfg: StackConfig, config: pulumi.Config | None = None) -> Secre
         cloudflare_api_token=config.require_secret("cloudflareApiToken"),
         app={env: config.require_secret(key) for key, env in APP_SECRET_ENV.items()},
         etcd_s3=etcd_s3,
-        registry_password=(
-            config.require_secret("registryPassword") if cfg.platform.registry_username is not None else None
-        ),
+        registry_password=(config.require_secret("registryPassword") if cfg.platform.registry_username else None),
     )
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from components import app_render
-from components.config import AppConfig, ConfigError, load_app_config, load_stack_and_app
+from components.config import AppConfig, ConfigError, load_config
 from components.secrets import APP_SECRET_ENV
 from tools import mockrt
 
@@ -46,8 +46,7 @@ def raw(stack: str = "prod", **overrides: Any) -> dict[str, Any]:
 
 
 def spec_for(stack: str = "prod", **overrides: Any) -> app_render.AppSpec:
-    cfg, app = load_stack_and_app(raw(stack, **overrides))
-    return app_render.app_spec(cfg, app, sorted(APP_SECRET_ENV.values()))
+    return app_render.app_spec(load_config(raw(stack, **overrides)), sorted(APP_SECRET_ENV.values()))
 
 
 def write_manifests(docs: dict[str, dict[str, Any]], out: Path) -> list[Path]:
@@ -153,7 +152,7 @@ def test_ingress_per_hostname_through_websecure(rendered: dict[str, dict[str, An
 
 
 def test_images_pinned_and_from_allowed_registries(rendered: dict[str, dict[str, Any]]) -> None:
-    cfg, _ = load_stack_and_app(raw())
+    cfg = load_config(raw())
     images = []
     for doc in rendered.values():
         pod = (doc.get("spec") or {}).get("template", {}).get("spec") or (
@@ -164,7 +163,7 @@ def test_images_pinned_and_from_allowed_registries(rendered: dict[str, dict[str,
     assert len(images) == 6
     for image in images:
         assert re.fullmatch(r"[a-z0-9./-]+@sha256:[0-9a-f]{64}", image), image
-        assert image.split("/")[0] in cfg.allowed_registries
+        assert image.split("/")[0] in cfg.workloads.allowed_registries
 
 
 def test_no_secret_value_or_reference_leaks_into_plain_fields(rendered: dict[str, dict[str, Any]]) -> None:
@@ -410,7 +409,7 @@ def test_connectivity_check_catches_a_widened_policy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
 def test_app_config_of_real_stacks(stack: str) -> None:
-    app = load_app_config(raw(stack))
+    app = load_config(raw(stack)).app
     assert isinstance(app, AppConfig) and app.namespace == "honeydue"
     assert app.backup.retention_days >= 1 and app.backup.image.split("@sha256:")[1]
 
@@ -418,7 +417,7 @@ def test_app_config_of_real_stacks(stack: str) -> None:
 def _app_problems(**app_overrides: Any) -> list[str]:
     base = raw()["app"]
     with pytest.raises(ConfigError) as info:
-        load_stack_and_app(raw(app={**base, **app_overrides}))
+        load_config(raw(app={**base, **app_overrides}))
     return [str(p) for p in info.value.problems]
 
 
@@ -462,7 +461,7 @@ def test_backup_config_rules() -> None:
 
 def test_stack_and_app_problems_reported_together() -> None:
     with pytest.raises(ConfigError) as info:
-        load_stack_and_app(raw(sshPort=22, app={**raw()["app"], "namespace": "X"}))
+        load_config(raw(sshPort=22, app={**raw()["app"], "namespace": "X"}))
     keys = [p.key for p in info.value.problems]
     assert "sshPort" in keys and "app.namespace" in keys
 

@@ -202,23 +202,23 @@ def test_cloud_init_finishes_without_error(booted: Booted) -> None:
 
 
 def test_admin_user_has_exactly_the_configured_keys(booted: Booted, env: Env) -> None:
-    user = env.config.admin_user
+    user = env.config.access.admin_user
     entry = booted.node.run("getent", "passwd", user).stdout.strip().split(":")
     assert entry[0] == user and entry[6] == "/bin/bash"
     keys = booted.node.path(f"{entry[5]}/.ssh/authorized_keys").read_text().split("\n")
-    assert [k for k in keys if k.strip()] == list(env.config.ssh_public_keys)
+    assert [k for k in keys if k.strip()] == list(env.config.access.ssh_public_keys)
     # Locked password: key login only.
     assert booted.node.run("passwd", "-S", user).stdout.split()[1] == "L"
 
 
 def test_sshd_listens_on_configured_port_only_and_refuses_passwords_and_root(booted: Booted, env: Env) -> None:
-    port = env.config.ssh_port
+    port = env.config.access.ssh_port
     effective = dict(line.split(" ", 1) for line in booted.node.run("sshd", "-T").stdout.splitlines() if " " in line)
     assert effective["port"] == str(port)
     assert effective["passwordauthentication"] == "no"
     assert effective["kbdinteractiveauthentication"] == "no"
     assert effective["permitrootlogin"] == "no"
-    assert effective["allowusers"] == env.config.admin_user
+    assert effective["allowusers"] == env.config.access.admin_user
     # What the running sshd does, seen from outside the node.
     assert _tcp_open(booted.lab, harness.GATEWAY, port), f"nothing answers on {port}"
     assert not _tcp_open(booted.lab, harness.GATEWAY, 22), "sshd still answers on 22"
@@ -236,7 +236,7 @@ def test_fail2ban_jail_guards_the_ssh_port(booted: Booted, env: Env) -> None:
     ports = {
         value for cmd in dump if cmd[:3] == ["multi-set", "sshd", "action"] for key, value in cmd[4] if key == "port"
     }
-    assert ports == {str(env.config.ssh_port)}, "the ban action does not guard the ssh port"
+    assert ports == {str(env.config.access.ssh_port)}, "the ban action does not guard the ssh port"
     assert ["set", "sshd", "maxretry", 5] in dump
 
 
@@ -251,7 +251,7 @@ def test_kubelet_sysctls_in_force_before_k3s_is_installed(booted: Booted) -> Non
 
 
 def test_installer_is_the_pinned_release_called_to_install_without_starting(booted: Booted, env: Env) -> None:
-    version = env.config.k3s_version
+    version = env.config.cluster.k3s_version
     assert booted.fetches() == [f"/k3s-io/k3s/{version}/install.sh"]
     record = booted.record()
     assert record["INSTALL_K3S_VERSION"] == version
@@ -294,7 +294,7 @@ def test_k3s_unit_enabled_and_started_without_blocking(booted: Booted) -> None:
 
 
 def test_the_booted_image_is_the_one_that_ships(server: Booted, env: Env) -> None:
-    image = env.config.server_image  # Hetzner image name, e.g. "debian-13"
+    image = env.config.cluster.server_image  # Hetzner image name, e.g. "debian-13"
     if image.startswith("ubuntu-"):
         pytest.xfail(f"serverImage is {image}: checked by schema only (the lead switches the default)")
     release = dict(
@@ -323,7 +323,7 @@ def test_k3s_config_and_ca_files_are_root_only(server: Booted) -> None:
 def test_fail2ban_bans_a_client_after_the_configured_failures(server: Booted, env: Env) -> None:
     jail = (TEMPLATES / "fail2ban-sshd.local").read_text()
     maxretry = int(re.search(r"^maxretry\s*=\s*(\d+)", jail, re.M).group(1))  # type: ignore[union-attr]
-    port = env.config.ssh_port
+    port = env.config.access.ssh_port
     key = env.workdir / "intruder_key"
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -462,10 +462,10 @@ def test_second_boot_does_not_rerun_first_boot_steps(server: Booted, env: Env) -
     print(f"second boot to cloud-init done in {time.monotonic() - started:.0f}s")
     assert status.get("status") == "done" and _errors(status) == []
     assert len(node.installer_calls()) == 1, "the K3s installer ran again"
-    assert server.fetches() == [f"/k3s-io/k3s/{env.config.k3s_version}/install.sh"]
+    assert server.fetches() == [f"/k3s-io/k3s/{env.config.cluster.k3s_version}/install.sh"]
     assert node.systemctl("is-enabled", "k3s.service") == "enabled"
     assert node.systemctl("is-active", "k3s.service") == "active"
-    assert _tcp_open(server.lab, harness.GATEWAY, env.config.ssh_port)
+    assert _tcp_open(server.lab, harness.GATEWAY, env.config.access.ssh_port)
     assert node.systemctl("is-active", "fail2ban.service") == "active"
 
 

@@ -146,9 +146,9 @@ def test_property_ssh_and_api_never_world_open(cidrs: list[str], port: int) -> N
     except ConfigError:
         assert any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs) or port in {2379, 2380, 6443, 10250}
         return
-    rules = firewall_rules(["173.245.48.0/20"], cfg.admin_cidrs, cfg.ssh_port, True)
+    rules = firewall_rules(["173.245.48.0/20"], cfg.access.admin_cidrs, cfg.access.ssh_port, True)
     for rule in rules:
-        if rule.get("port") in {str(cfg.ssh_port), "6443"}:
+        if rule.get("port") in {str(cfg.access.ssh_port), "6443"}:
             assert not WORLD & set(rule["source_ips"])
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import ipaddress
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +16,17 @@ from hypothesis import strategies as st
 
 from components.config import (
     CLUSTER_PORTS,
-    PROJECT_FILE,
+    SECRETS,
     ConfigError,
     StackConfig,
     load_config,
-    project_schema,
 )
+from components.config.project_file import declared_schema, project_file
+from components.config.stack import SECTIONS
 from tools.mockrt import stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILE = ROOT / "Pulumi.yaml"
 
 
 def raw(stack: str = "prod", **overrides: Any) -> dict[str, Any]:
@@ -48,12 +56,12 @@ def test_real_stacks_load(stack: str) -> None:
 
 def test_prod_and_staging_shapes() -> None:
     prod, staging = load_config(raw("prod")), load_config(raw("staging"))
-    assert len(prod.servers) == 3 and len(staging.servers) == 1
-    assert [s.private_ip for s in prod.servers] == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
-    assert [s.name for s in prod.servers if s.bootstrap] == ["k3s-1"]
-    assert [s.name for s in staging.servers if s.bootstrap] == ["stg-1"]
-    assert set(prod.web_hostnames).isdisjoint(staging.web_hostnames)
-    assert prod.manage_zone_settings and not staging.manage_zone_settings
+    assert len(prod.cluster.servers) == 3 and len(staging.cluster.servers) == 1
+    assert [s.private_ip for s in prod.cluster.servers] == ["10.0.1.11", "10.0.1.12", "10.0.1.13"]
+    assert [s.name for s in prod.cluster.servers if s.bootstrap] == ["k3s-1"]
+    assert [s.name for s in staging.cluster.servers if s.bootstrap] == ["stg-1"]
+    assert set(prod.names.web_hostnames).isdisjoint(staging.names.web_hostnames)
+    assert prod.edge.manage_zone_settings and not staging.edge.manage_zone_settings
 
 
 def test_engine_strings_are_parsed_like_typed_values() -> None:
@@ -65,30 +73,85 @@ def test_engine_strings_are_parsed_like_typed_values() -> None:
     assert load_config(as_engine) == load_config(typed)
 
 
-def test_defaults_come_from_pulumi_yaml() -> None:
+def test_defaults_come_from_the_models() -> None:
     cfg = load_config(raw("staging"))
-    doc = yaml.safe_load(PROJECT_FILE.read_text())["config"]
-    assert cfg.server_image == doc["serverImage"]["default"]
-    assert cfg.cluster_cidr == doc["clusterCidr"]["default"]
-    assert cfg.ssh_port == 2222
+    schema = declared_schema()
+    assert cfg.cluster.server_image == schema["serverImage"]["default"] == "debian-13"
+    assert cfg.network.cluster_cidr == schema["clusterCidr"]["default"]
+    assert cfg.access.ssh_port == 2222
 
 
-def test_every_key_declared_with_description_and_secrets_flagged() -> None:
-    schema = project_schema()
-    assert all(spec.description for spec in schema.values())
-    secrets = {name for name, spec in schema.items() if spec.secret}
+def test_pulumi_yaml_is_generated_from_the_models() -> None:
+    """Pulumi.yaml's config block is exactly what the models generate (tools/project_config)."""
+    current = PROJECT_FILE.read_text()
+    assert project_file(current) == current, "run `python -m tools.project_config`"
+    # A key declared by hand (not in any model) is drift, not a silently accepted key.
+    hand_edited = current.replace("config:\n", "config:\n  unwiredKey:\n    type: string\n", 1)
+    assert project_file(hand_edited) != hand_edited
+    assert set(yaml.safe_load(current)["config"]) == set(declared_schema())
+
+
+def test_pulumi_cli_would_accept_each_stack() -> None:
+    """Pulumi requires every declared key without a non-null default in every stack (mergeConfig in
+    pulumi/pulumi sdk/go/common/workspace: `hasDefault := Default != nil`). Secrets are set at
+    deploy time, so every other such key must be in each stack file."""
+    declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
+    assert all(spec.get("default", "x") is not None for spec in declared.values())
+    needed = {key for key, spec in declared.items() if "default" not in spec and not spec.get("secret")}
+    conditional = {s.name for s in SECRETS if s.needed_when}
+    assert not conditional & set(declared), "a conditional secret would be required in every stack"
+    for stack in ("prod", "staging"):
+        doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert needed <= {key.split(":", 1)[1] for key in doc}, stack
+
+
+def test_every_key_has_a_description_and_secrets_are_declared() -> None:
+    schema = declared_schema()
+    assert all(spec["description"] for spec in schema.values())
+    assert all(s.description for s in SECRETS)
+    secrets = {name for name, spec in schema.items() if spec.get("secret")}
     assert {"hcloudToken", "cloudflareApiToken", "databaseUrl", "jwtSecret"} <= secrets
-    assert all(schema[name].default is not None for name in secrets if not schema[name].required) is True
 
 
 def test_stack_files_hold_no_secret_in_clear() -> None:
-    schema = project_schema()
+    secrets = {s.name for s in SECRETS}
     for stack in ("prod", "staging"):
-        doc = yaml.safe_load(open(PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"))["config"]
+        doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         for key, value in doc.items():
-            name = key.split(":", 1)[1]
-            if schema[name].secret:
+            if key.split(":", 1)[1] in secrets:
                 assert isinstance(value, dict) and "secure" in value, key
+
+
+def _attributes_read_outside_config() -> set[str]:
+    names: set[str] = set()
+    sources = [ROOT / "__main__.py", *(ROOT / "components").glob("*.py"), *(ROOT / "tools").glob("*.py")]
+    for path in sources:
+        names |= {n.attr for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Attribute)}
+    return names
+
+
+# Keys whose only job is to unlock a validation rule: no component needs to read them.
+# allowedRegistries checks every image the stack names (images, app.backup.image); the pack's
+# registry policy is narrower on purpose (signedRegistries plus named platform exceptions).
+VALIDATION_ONLY = {"Access.allow_world_admin_access", "Workloads.allowed_registries"}
+
+
+def test_every_config_field_is_wired() -> None:
+    """A key the models accept but no component reads would be accepted silently: refuse it. A
+    field counts as read when its name is read outside components/config/, or when a property
+    of its section that is read there uses it (e.g. Cluster.servers reads server_entries)."""
+    read = _attributes_read_outside_config()
+    unread = []
+    for _, section in SECTIONS:
+        via_properties: set[str] = set()
+        for name, member in vars(section).items():
+            if isinstance(member, property) and name in read and member.fget is not None:
+                body = ast.parse(textwrap.dedent(inspect.getsource(member.fget)))
+                via_properties |= {n.attr for n in ast.walk(body) if isinstance(n, ast.Attribute)}
+        for name in section.model_fields:
+            if name not in read and name not in via_properties:
+                unread.append(f"{section.__name__}.{name}")
+    assert set(unread) == VALIDATION_ONLY, f"config fields no component reads: {sorted(set(unread) - VALIDATION_ONLY)}"
 
 
 # --- each rule: the failing input and its message ----------------------------------------------
@@ -195,6 +258,7 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
             "privateNetworkCidr": "100.64.0.0/16",
             "privateSubnetCidr": "100.64.1.0/24",
             "servers": _servers_in("100.64.1"),
+            "monitor": None,
         },
         "prod",
         "RFC1918",
@@ -203,7 +267,7 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("privateNetworkCidr", {"privateNetworkCidr": "10.0.0.1/16"}, "prod", "no host bits"),
     (
         "privateSubnetCidr",
-        {"privateSubnetCidr": "10.5.1.0/24", "servers": _servers_in("10.5.1")},
+        {"privateSubnetCidr": "10.5.1.0/24", "servers": _servers_in("10.5.1"), "monitor": None},
         "prod",
         "inside privateNetworkCidr",
     ),
@@ -283,7 +347,7 @@ def test_rule(key: str, overrides: dict[str, Any], stack: str, fragment: str) ->
 
 def test_world_admin_access_accepted_with_explicit_override() -> None:
     cfg = load_config(raw("prod", adminCidrs=["0.0.0.0/0"], allowWorldAdminAccess=True))
-    assert cfg.admin_cidrs == ("0.0.0.0/0",)
+    assert cfg.access.admin_cidrs == ("0.0.0.0/0",)
 
 
 def test_unknown_key_suggests_the_closest() -> None:
@@ -349,14 +413,14 @@ def test_appending_a_server_keeps_existing_names_and_ips() -> None:
             ],
         )
     )
-    assert five.servers[:3] == three.servers
+    assert five.cluster.servers[:3] == three.cluster.servers
 
 
 def test_reordering_servers_changes_no_identity() -> None:
     """Moving the first entry to the end moves no address and no role."""
     servers = raw("prod")["servers"]
-    before = {s.name: s for s in load_config(raw("prod")).servers}
-    after = {s.name: s for s in load_config(raw("prod", servers=[*servers[1:], servers[0]])).servers}
+    before = {s.name: s for s in load_config(raw("prod")).cluster.servers}
+    after = {s.name: s for s in load_config(raw("prod", servers=[*servers[1:], servers[0]])).cluster.servers}
     assert after == before
     assert before["k3s-1"].bootstrap
 

@@ -45,8 +45,8 @@ from components.edge import CloudflareEdge, CloudflareEdgeArgs
 from components.runtime import raw_config
 
 cfg = load_config(raw_config())
-v4 = {s.name: f"198.51.100.{10 + i}" for i, s in enumerate(cfg.servers)}
-v6 = {s.name: f"2001:db8:{i + 1}::1" for i, s in enumerate(cfg.servers)}
+v4 = {s.name: f"198.51.100.{10 + i}" for i, s in enumerate(cfg.cluster.servers)}
+v6 = {s.name: f"2001:db8:{i + 1}::1" for i, s in enumerate(cfg.cluster.servers)}
 provider = cloudflare.Provider("cloudflare", api_token=pulumi.Output.secret("plan-placeholder"))
 e = CloudflareEdge("edge", CloudflareEdgeArgs.from_config(cfg, server_ipv4s=v4, server_ipv6s=v6),
                    pulumi.ResourceOptions(providers=[provider]))

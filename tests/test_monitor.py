@@ -29,7 +29,7 @@ import yaml
 
 from components import uptime
 from components.cloud_init_base import HostBootstrap
-from components.config import ConfigError, load_config, load_monitor_config
+from components.config import ConfigError, load_config
 from components.uptime import MonitorSecrets, MonitorSpec, Smtp, Thresholds
 from tests.test_cloud_init import _CACHE, _CLOUD_INIT_CHECK, MISSING, SYSTEM_PYTHON, _check_jsonschema, _shellcheck
 from tools import mockrt
@@ -438,20 +438,19 @@ def test_every_monitor_daemon_requires_the_metadata_guard() -> None:
 # ------------------------------------------------------------------------------------ config
 
 
-def _cfg(stack: str = "prod", **monitor: Any) -> tuple[dict[str, Any], Any]:
+def _raw(stack: str = "prod", **monitor: Any) -> dict[str, Any]:
     raw = mockrt.stack_config(stack)
     if monitor:
         raw["monitor"] = {**raw["monitor"], **monitor}
-    return raw, load_config(raw)
+    return raw
 
 
 def test_monitor_config_prod_and_staging() -> None:
-    raw, cfg = _cfg()
-    settings = load_monitor_config(raw, cfg)
+    settings = load_config(_raw()).monitor
     assert settings is not None and settings.location == "hel1" and settings.server_type == "cx23"
-    assert (settings.slow_api, settings.slow_pages, settings.cert_warning_days) == (1.0, 3.0, 14)
-    raw_s = mockrt.stack_config("staging")
-    assert load_monitor_config(raw_s, load_config(raw_s)) is None
+    slow = settings.slow_seconds
+    assert (slow.api, slow.pages, settings.cert_warning_days) == (1.0, 3.0, 14)
+    assert load_config(mockrt.stack_config("staging")).monitor is None
 
 
 @pytest.mark.parametrize(
@@ -469,9 +468,8 @@ def test_monitor_config_prod_and_staging() -> None:
     ],
 )
 def test_bad_monitor_config_names_the_key(change: dict[str, Any], key: str, message: str) -> None:
-    raw, cfg = _cfg(**change)
     with pytest.raises(ConfigError) as info:
-        load_monitor_config(raw, cfg)
+        load_config(_raw(**change))
     assert any(p.key == key and message in p.allowed for p in info.value.problems), info.value
 
 
@@ -517,7 +515,7 @@ def test_monitor_has_its_own_firewall_ssh_only(prod_plan: mockrt.PlanResult) -> 
     assert fw.urn in server.dependencies and cluster_fw.urn not in server.dependencies
     (rule,) = fw.inputs["rules"]
     cfg = load_config(mockrt.stack_config("prod"))
-    assert rule["port"] == str(cfg.ssh_port) and rule["sourceIps"] == list(cfg.admin_cidrs)
+    assert rule["port"] == str(cfg.access.ssh_port) and rule["sourceIps"] == list(cfg.access.admin_cidrs)
     # the cluster admits the monitor (and only it, beyond the admin CIDRs) to the API port
     probe = [r for r in cluster_fw.inputs["rules"] if "uptime monitor" in r.get("description", "")]
     assert len(probe) == 1 and probe[0]["port"] == "6443"
@@ -744,5 +742,5 @@ def test_cluster_alertmanager_sends_the_watchdog_to_the_monitor(prod_plan: mockr
 def test_cluster_watchdog_needs_cluster_monitoring() -> None:
     raw = mockrt.stack_config("prod", {"monitoring": False})
     with pytest.raises(ConfigError) as info:
-        load_monitor_config(raw, load_config(raw))
+        load_config(raw)
     assert [p.key for p in info.value.problems] == ["monitor.clusterWatchdog"]

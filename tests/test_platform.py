@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from components import platform_render as render
-from components.config import ConfigError, RebootWindow, load_config, memory_bytes, project_schema
+from components.config import ConfigError, RebootWindow, load_config, memory_bytes
+from components.config.platform import DEFAULT_CHARTS
 from components.platform import COSIGN_PUBLIC_KEY, read_cosign_public_key
 from tools import mockrt
 
@@ -31,7 +32,7 @@ needs_shared = pytest.mark.skipif(
 )
 BIN = Path(sys.executable).parent
 CF_RANGES = ["173.245.48.0/20", "2400:cb00::/32"]
-WINDOW = RebootWindow(days=("mo", "fr"), start="02:00", end="05:00", time_zone="Europe/Berlin")
+WINDOW = RebootWindow.of({"days": ["mo", "fr"], "start": "02:00", "end": "05:00", "timeZone": "Europe/Berlin"})
 PEM_KEY = read_cosign_public_key()
 
 
@@ -365,9 +366,9 @@ def test_memory_budget_matches_the_values() -> None:
 
 
 def test_vendored_upgrade_controller_chart_matches_its_pin() -> None:
-    chart_dir = ROOT / project_schema()["platformCharts"].default["systemUpgradeController"]["chart"]
+    chart_dir = ROOT / DEFAULT_CHARTS["systemUpgradeController"]["chart"]
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    assert chart["version"] == project_schema()["platformCharts"].default["systemUpgradeController"]["version"]
+    assert chart["version"] == DEFAULT_CHARTS["systemUpgradeController"]["version"]
     defaults = yaml.safe_load((chart_dir / "values.yaml").read_text())
     values = render.upgrade_controller_values("a/b:v1", "c/d:v2")
     assert set(values) == set(defaults)
@@ -608,15 +609,18 @@ def test_fluent_bit_ships_to_the_loki_release(prod_plan: mockrt.PlanResult) -> N
 
 
 def test_no_registry_account_needs_no_password() -> None:
+    """Without an account the platform asks for no password; only the app needs the account."""
     raw = mockrt.stack_config("staging", {"registryUsername": None, "registryPassword": None})
-    assert load_config(raw).platform.registry_username is None
-    assert load_config({**raw, "registryUsername": ""}).platform.registry_username is None
+    for variant in (raw, {**raw, "registryUsername": ""}):
+        with pytest.raises(ConfigError) as info:
+            load_config(variant)
+        assert [(p.key, p.allowed.split(":")[0]) for p in info.value.problems] == [("registryUsername", "required")]
 
 
 def test_vendored_upgrade_controller_manifests_pass_kubernetes_validate(tmp_path: Path) -> None:
     """The vendored chart's templates, with its three template expressions substituted, are
     valid Kubernetes 1.34 objects (no Helm binary here; the substitution covers every `{{`)."""
-    chart_dir = ROOT / project_schema()["platformCharts"].default["systemUpgradeController"]["chart"]
+    chart_dir = ROOT / DEFAULT_CHARTS["systemUpgradeController"]["chart"]
     values = render.upgrade_controller_values("docker.io/rancher/system-upgrade-controller:v0.20.1", "k:v1")
     resources = yaml.safe_dump(values["resources"], default_flow_style=True).strip()
     docs: list[dict[str, Any]] = []

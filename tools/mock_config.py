@@ -22,7 +22,7 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: P
     `secure:` values and unset secrets alike become `plan-placeholder-<key>`: the plan never
     sees a real secret. Keys in `overrides` replace (or, with value None, remove) stack values.
     """
-    from components.config import CONDITIONAL_SECRETS, PROJECT, project_schema
+    from components.config import PROJECT, SECRETS
 
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
@@ -39,11 +39,9 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: P
             raw.pop(key, None)
         else:
             raw[key] = value
-    for name, spec in project_schema().items():
-        if not spec.secret:
-            continue
-        gate = CONDITIONAL_SECRETS.get(name)
-        if gate is not None and raw.get(gate) is None:
+    for secret in SECRETS:
+        name, gate = secret.name, secret.needed_when
+        if gate is not None and raw.get(gate) in (None, ""):
             continue
         if overrides and name in overrides and overrides[name] is None:
             continue
@@ -54,11 +52,11 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: P
 
 def engine_config(raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """The engine's view: `honeydue:key` -> string (JSON for non-strings), plus secret keys."""
-    from components.config import PROJECT, project_schema
+    from components.config import PROJECT, SECRETS
 
-    schema = project_schema()
+    secrets = {s.name for s in SECRETS}
     config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
-    secret_keys = [f"{PROJECT}:{k}" for k in raw if k in schema and schema[k].secret]
+    secret_keys = [f"{PROJECT}:{k}" for k in raw if k in secrets]
     return config, secret_keys
 
 

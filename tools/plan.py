@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.config import ConfigError, load_monitor_config, load_stack_and_app  # noqa: E402
+from components.config import ConfigError, load_config  # noqa: E402
 from tools import mockrt  # noqa: E402
 from tools.mock_config import integral  # noqa: E402
 
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raw = mockrt.stack_config(args.stack, root=args.config_dir)
         # The program loads it again; here only to fail cleanly and early, every section at once.
-        cfg, _ = load_stack_and_app(raw)
-        load_monitor_config(raw, cfg)
+        load_config(raw)
     except FileNotFoundError as exc:
         print(f"plan: {exc}", file=sys.stderr)
         return 2

@@ -40,10 +40,10 @@ def stack_facts(cfg: StackConfig, public_key: str) -> dict[str, dict[str, Any]]:
     return {
         "container-images-signed": {"registries": signed, "publicKey": public_key},
         "container-images-allowed-registries": {"registries": signed},
-        "firewall-no-world-admin-ports": {"sshPort": cfg.ssh_port},
+        "firewall-no-world-admin-ports": {"sshPort": cfg.access.ssh_port},
         "servers-guarded": {"requireProtection": cfg.protect},
         # The API name is the one record that must not be proxied (Cloudflare does not carry 6443).
-        "dns-web-records-proxied": {"unproxiedNames": [cfg.kube_api_hostname], "zones": [cfg.domain]},
+        "dns-web-records-proxied": {"unproxiedNames": [cfg.names.kube_api_hostname], "zones": [cfg.names.domain]},
         "image-verification-enforced": {
             "registries": signed,
             "publicKey": public_key,

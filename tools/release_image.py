@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from the workflow
     sys.path.insert(0, str(ROOT))
 
-from components.config import _IMAGE, ConfigError, image_registry, load_config  # noqa: E402
+from components.config import IMAGE_BY_DIGEST, ConfigError, image_registry, load_config  # noqa: E402
 from tools.mockrt import stack_config  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def repository(image: str) -> str:
 
 def release_keys(stack: str, image: str) -> list[str]:
     """The `images.*` keys this release sets in `Pulumi.<stack>.yaml`, after every check passed."""
-    if _IMAGE.match(image) is None:
+    if IMAGE_BY_DIGEST.match(image) is None:
         raise ReleaseError(f"image {image!r}: must be registry/repository@sha256:<64 lowercase hex>")
     try:
         raw = stack_config(stack)
