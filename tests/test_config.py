@@ -505,3 +505,27 @@ def test_admin_cidrs_world_rule(cidrs: list[str]) -> None:
         assert world
         assert all(p.key.startswith("adminCidrs[") for p in exc.problems)
         assert len(exc.problems) == len(world)
+
+
+def test_stack_app_and_monitor_problems_come_in_one_report() -> None:
+    """One load checks every section: a stack key, an app key and a monitor key that are all
+    wrong are reported together (the monitor was once checked in a second round)."""
+    config = raw("prod", sshPort=22)
+    config["app"] = {**config["app"], "namespace": "Bad_NS"}
+    config["monitor"] = {**config["monitor"], "location": "fsn1", "smtp": {"smarthost": "x"}}
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    keys = {p.key for p in info.value.problems}
+    # fsn1 is a valid location: the rule between monitor and cluster still runs although
+    # monitor.smtp is broken (an invalid key only skips the rules that read it).
+    assert {"sshPort", "app.namespace", "monitor.location", "monitor.smtp.from"} <= keys, keys
+
+
+def test_nested_unknown_key_suggests_and_hides_secrets() -> None:
+    config = raw("prod")
+    config["etcdS3"] = {**config["etcdS3"], "secretKey": "s3cr3t-value", "bucktt": "b"}
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    text = str(info.value)
+    assert "s3cr3t-value" not in text and "etcdS3.secretKey" in text
+    assert "honeydue:etcdS3.bucktt" in text and "did you mean 'bucket'" in text
