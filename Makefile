@@ -21,9 +21,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 # make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
 # (IDs and outputs unknown) into build/<stack>-preview.
 # The pack's per-stack config is generated from the stack config first (one fact, one place).
-plan: $(STAMP)
-	$(PY) tools/policy_config.py --stack $(STACK)
+plan: $(STAMP) policies/config.$(STACK).json
 	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
+
+# Regenerated only when one of its sources changed (it costs a second Python start-up per plan).
+policies/config.%.json: Pulumi.%.yaml policies/config.base.json policies/cosign.pub tools/policy_config.py \
+		$(wildcard components/config/*.py) $(wildcard policies/guardrails/*.py) | $(STAMP)
+	$(PY) tools/policy_config.py --stack $*
+	@touch $@
 
 # make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints
 # what would be added, removed, replaced and changed; exits 1 when a stateful resource would be
