@@ -18,12 +18,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  $(PY) -m pip install -q --disable-pip-version-check "$$pkg" || exit 1; done
 	@touch $@
 
-# make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
-# (IDs and outputs unknown) into build/<stack>-preview.
-# The pack's per-stack config is generated from the stack config first (one fact, one place).
+# make plan [STACK=prod] [PREVIEW=1] [OUT=dir] [POLICY_CONFIG=file]: PREVIEW=1 plans a first
+# preview of an empty stack (IDs and outputs unknown) into build/<stack>-preview.
+# The pack's per-stack config is generated from the stack config first (one fact, one place), into
+# policies/config.<stack>.json; POLICY_CONFIG writes it elsewhere (tests: never into the checkout).
+POLICY_CONFIG ?= policies/config.$(STACK).json
 plan: $(STAMP)
-	$(PY) tools/policy_config.py --stack $(STACK)
-	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
+	$(PY) tools/policy_config.py --stack $(STACK) --out "$(POLICY_CONFIG)"
+	$(PY) tools/plan.py --stack $(STACK) --policy-config "$(POLICY_CONFIG)" $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
 
 # make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints
 # what would be added, removed, replaced and changed; exits 1 when a stateful resource would be
