@@ -18,17 +18,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  $(PY) -m pip install -q --disable-pip-version-check "$$pkg" || exit 1; done
 	@touch $@
 
-# make plan [STACK=prod] [PREVIEW=1] [OUT=dir]: PREVIEW=1 plans a first preview of an empty stack
-# (IDs and outputs unknown) into build/<stack>-preview.
-# The pack's per-stack config is generated from the stack config first (one fact, one place).
-plan: $(STAMP) policies/config.$(STACK).json
-	$(PY) tools/plan.py --stack $(STACK) $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
+# make plan [STACK=prod] [PREVIEW=1] [OUT=dir] [POLICY_CONFIG=file]: PREVIEW=1 plans a first
+# preview of an empty stack (IDs and outputs unknown) into build/<stack>-preview.
+# The pack's per-stack config is generated from the stack config first (one fact, one place), into
+# policies/config.<stack>.json; POLICY_CONFIG writes it elsewhere (tests: never into the checkout).
+POLICY_CONFIG ?= policies/config.$(STACK).json
+plan: $(STAMP) $(POLICY_CONFIG)
+	$(PY) tools/plan.py --stack $(STACK) --policy-config "$(POLICY_CONFIG)" $(if $(PREVIEW),--preview) $(if $(OUT),--out "$(OUT)")
 
 # Regenerated only when one of its sources changed (it costs a second Python start-up per plan).
-policies/config.%.json: Pulumi.%.yaml policies/config.base.json policies/cosign.pub tools/policy_config.py \
+$(POLICY_CONFIG): Pulumi.$(STACK).yaml policies/config.base.json policies/cosign.pub tools/policy_config.py \
 		$(wildcard components/config/*.py) $(wildcard policies/guardrails/*.py) | $(STAMP)
-	$(PY) tools/policy_config.py --stack $*
-	@touch $@
+	$(PY) tools/policy_config.py --stack $(STACK) --out "$@"
+	@touch "$@"
 
 # make plan-diff BASE=<git ref> [STACK=prod]: plans BASE and the working tree offline and prints
 # what would be added, removed, replaced and changed; exits 1 when a stateful resource would be

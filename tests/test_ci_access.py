@@ -1,5 +1,6 @@
-"""CI access to the Kubernetes API: the Pulumi side (a ci-access firewall whose rules Pulumi leaves
-alone) and tools/ci_access.py against a local fake of the Hetzner API (real HTTP, real JSON)."""
+"""CI access to the Kubernetes API: tools/ci_access.py against a local fake of the Hetzner API (real
+HTTP, real JSON). The Pulumi side (a ci-access firewall whose rules Pulumi leaves alone) is in
+tests/test_firewall.py."""
 
 from __future__ import annotations
 
@@ -12,27 +13,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tools import ci_access, mockrt
+from tools import ci_access
 
-FIREWALL = "hcloud:index/firewall:Firewall"
 RUNNER = "203.0.113.9"  # TEST-NET-3 is not global; the tests pass a global address below
 GLOBAL_RUNNER = "20.57.1.2"
-
-
-# --- the program --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("stack", ["prod", "staging"])
-def test_ci_access_firewall_has_no_rules_and_ignores_rule_changes(stack: str, request: pytest.FixtureRequest) -> None:
-    plan: mockrt.PlanResult = request.getfixturevalue(f"{stack}_plan")  # session fixtures (conftest.py)
-    environment = ci_access.environment_of(stack)
-    (ci,) = [f for f in plan.of_type(FIREWALL) if f.inputs.get("name") == f"honeydue-{environment}-ci-access"]
-    assert not ci.inputs.get("rules")
-    assert ci.options["ignoreChanges"] == ["rules"]
-    # The main firewall keeps every rule under Pulumi's control.
-    main = plan.by_name("fw-firewall")
-    assert main.inputs["rules"] and not main.options.get("ignoreChanges")
-    assert mockrt.unwrap(plan.outputs["ciFirewallId"]) > 0
 
 
 # --- pure rule edits ----------------------------------------------------------------------------

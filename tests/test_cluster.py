@@ -1,32 +1,26 @@
-"""The Hetzner K3s cluster in the mock runtime: servers, firewall, PKI, token, kubeconfig."""
+"""K3sCluster (components/cluster.py) in the mock runtime: servers, their placement, the CA files
+and token they carry, the readiness gate and the kubeconfig.
+
+The firewall has tests/test_firewall.py, the PKI tests/test_pki.py (and tests/test_mock_pki.py)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import json
 import re
 from typing import Any
 
-import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from components.config import ConfigError, load_config
-from components.firewall import CloudflareRangesError, firewall_rules, validate_cloudflare_ranges
 from tools import mockrt
 
 SERVER = "hcloud:index/server:Server"
 SSH_KEY = "hcloud:index/sshKey:SshKey"
 GATE = "pulumi-python:dynamic:Resource"
 FIREWALL = "hcloud:index/firewall:Firewall"
-ADMIN_PORTS = {"22", "2222", "6443", "2379", "2380", "10250"}
-WORLD = {"0.0.0.0/0", "::/0"}
 
 
 def servers(plan: mockrt.PlanResult) -> list[mockrt.Registration]:
@@ -103,93 +97,6 @@ def test_servers_attached_to_network_and_firewall_with_static_ips(prod_plan: moc
 def test_staging_single_location_has_no_placement_group(staging_plan: mockrt.PlanResult) -> None:
     assert not staging_plan.of_type("hcloud:index/placementGroup:PlacementGroup")
     assert "placementGroupId" not in servers(staging_plan)[0].inputs
-
-
-def test_web_ports_admit_exactly_the_cloudflare_ranges(prod_plan: mockrt.PlanResult) -> None:
-    published = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
-    expected = set(published["ipv4"]) | set(published["ipv6"])
-    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
-    rules = firewall.inputs["rules"]
-    web = [r for r in rules if r.get("port") in ("80", "443")]
-    assert len(web) == 2
-    assert all(set(r["sourceIps"]) == expected for r in web)
-    assert all(r["direction"] == "in" for r in rules)
-    ports = {r.get("port") for r in rules}
-    assert ports == {"80", "443", "2222", "6443", None}  # None: ICMP
-    assert sum(len(r["sourceIps"]) for r in rules) < 500
-
-
-def test_no_admin_port_open_to_the_world(prod_plan: mockrt.PlanResult) -> None:
-    (firewall,) = [f for f in prod_plan.of_type(FIREWALL) if f.name == "fw-firewall"]
-    for rule in firewall.inputs["rules"]:
-        if rule.get("port") in ADMIN_PORTS:
-            assert not WORLD & set(rule["sourceIps"])
-
-
-admin_cidr = st.one_of(
-    st.builds(
-        lambda a, p: str(ipaddress.IPv4Network((a, p), strict=False)), st.integers(0, 2**32 - 1), st.integers(0, 32)
-    ),
-    st.builds(
-        lambda a, p: str(ipaddress.IPv6Network((a, p), strict=False)), st.integers(0, 2**128 - 1), st.integers(0, 128)
-    ),
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(cidrs=st.lists(admin_cidr, min_size=1, max_size=6), port=st.integers(1024, 65535))
-def test_property_ssh_and_api_never_world_open(cidrs: list[str], port: int) -> None:
-    """Whatever admin CIDRs are configured, the loader + rule builder never admit the world."""
-    raw = mockrt.stack_config("prod", {"adminCidrs": cidrs, "sshPort": port})
-    try:
-        cfg = load_config(raw)
-    except ConfigError:
-        assert any(ipaddress.ip_network(c).prefixlen == 0 for c in cidrs) or port in {2379, 2380, 6443, 10250}
-        return
-    rules = firewall_rules(["173.245.48.0/20"], cfg.access.admin_cidrs, cfg.access.ssh_port, True)
-    for rule in rules:
-        if rule.get("port") in {str(cfg.access.ssh_port), "6443"}:
-            assert not WORLD & set(rule["source_ips"])
-
-
-def test_empty_cloudflare_answer_fails_the_program() -> None:
-    with pytest.raises(Exception, match="no IPv4 ranges"):
-        mockrt.run_program_isolated(
-            "staging", mocks=mockrt.PlanMocks(cloudflare_ranges={"ipv4": [], "ipv6": ["2400:cb00::/32"]})
-        )
-
-
-@pytest.mark.parametrize(
-    ("v4", "v6", "message"),
-    [
-        ([], [], "no IPv4 ranges"),
-        (["not-a-cidr"], ["2400:cb00::/32"], "malformed IPv4"),
-        (["0.0.0.0/0"], ["2400:cb00::/32"], "implausibly wide"),
-        (["173.245.48.0/20"], None, "no IPv6"),
-    ],
-)
-def test_cloudflare_answer_validation(v4: list[str], v6: list[str] | None, message: str) -> None:
-    with pytest.raises(CloudflareRangesError, match=message):
-        validate_cloudflare_ranges(v4, v6)
-
-
-def test_token_hash_is_sha256_of_root_ca_der(prod_plan: mockrt.PlanResult) -> None:
-    first, second = (user_data(s) for s in servers(prod_plan)[:2])
-    k3s_first = yaml.safe_load(written(first, "/etc/rancher/k3s/config.yaml"))
-    k3s_second = yaml.safe_load(written(second, "/etc/rancher/k3s/config.yaml"))
-    token = k3s_first["token"]
-    assert token == k3s_second["token"]
-    bundle = certs(written(first, "/var/lib/rancher/k3s/server/tls/server-ca.crt"))
-    assert len(bundle) == 2
-    intermediate, root = bundle
-    # Independent computation: the root is self-signed and signs the server CA.
-    root.verify_directly_issued_by(root)
-    intermediate.verify_directly_issued_by(root)
-    expected = hashlib.sha256(root.public_bytes(serialization.Encoding.DER)).hexdigest()
-    prefix, _, rest = token.partition("::")
-    assert prefix == "K10" + expected
-    user, _, secret = rest.partition(":")
-    assert user == "server" and len(secret) >= 32
 
 
 def test_ca_files_only_on_the_bootstrap_server(prod_plan: mockrt.PlanResult) -> None:
@@ -296,24 +203,6 @@ def test_ssh_keys_are_keyed_by_fingerprint() -> None:
     urns = {r.inputs["publicKey"]: r.urn for r in both.of_type(SSH_KEY)}
     assert {r.inputs["publicKey"]: r.urn for r in second.of_type(SSH_KEY)} == {keys[1]: urns[keys[1]]}
     assert len(set(urns.values())) == 2
-
-
-def test_cluster_pki_is_protected_in_prod_only(prod_plan: mockrt.PlanResult, staging_plan: mockrt.PlanResult) -> None:
-    def pki(plan: mockrt.PlanResult) -> dict[str, bool]:
-        return {
-            r.name: r.options["protect"]
-            for r in plan.resources
-            if r.type.startswith(("tls:", "random:")) and r.name.startswith("k3s-pki-")
-        }
-
-    prod = pki(prod_plan)
-    rotating = {"k3s-pki-admin", "k3s-pki-admin-key", "k3s-pki-admin-csr"}
-    assert rotating <= set(prod) and not any(prod[n] for n in rotating)
-    identity = {n for n in prod if n not in rotating}
-    assert {"k3s-pki-root-ca", "k3s-pki-root-ca-key", "k3s-pki-server-ca", "k3s-pki-server-ca-key",
-            "k3s-pki-service-key", "k3s-pki-token-secret", "k3s-pki-etcd-peer-ca-key"} <= identity  # fmt: skip
-    assert all(prod[n] for n in identity), {n for n in identity if not prod[n]}
-    assert not any(pki(staging_plan).values())
 
 
 def test_the_kubernetes_provider_is_gated_by_data_flow(

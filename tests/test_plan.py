@@ -159,16 +159,29 @@ def test_recorder_sees_secret_wrappers(prod_plan: mockrt.PlanResult) -> None:
 
 
 def test_make_plan_target_for_a_named_stack(tmp_path: Path) -> None:
-    """The README's command, through make, for a non-default stack (OUT keeps build/ untouched)."""
+    """The README's command, through make, for a non-default stack. OUT keeps build/ untouched and
+    POLICY_CONFIG policies/: the pack's config is generated where the test says, and judged from there."""
+    from tools import policy_config
+
+    pack_config = tmp_path / "policy-config.json"
     proc = subprocess.run(
-        ["make", "--no-print-directory", "plan", "STACK=staging", f"OUT={tmp_path}"],
+        [
+            "make",
+            "--no-print-directory",
+            "plan",
+            "STACK=staging",
+            f"OUT={tmp_path / 'out'}",
+            f"POLICY_CONFIG={pack_config}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "stack staging: " in proc.stdout and (tmp_path / "resources.json").exists()
+    assert "stack staging: " in proc.stdout and (tmp_path / "out" / "resources.json").exists()
+    assert f"wrote {pack_config}" in proc.stdout and pack_config.read_text() == policy_config.generate("staging")
+    assert "policies:" in proc.stdout
 
 
 # --------------------------------------------------------------------------------------------

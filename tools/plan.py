@@ -1,6 +1,7 @@
 """`make plan`: the whole stack in Pulumi's mock runtime, offline, and its artifacts.
 
     python tools/plan.py [--stack prod] [--out build/<stack>] [--preview] [--config-dir DIR]
+                         [--policy-config FILE]
 
 Writes build/<stack>/resources.json, cloud-init/<node>.yaml and manifests/, prints a summary and
 the component tree, then runs the policy pack over the registered resources. The output is a
@@ -11,9 +12,10 @@ output-only property unknown, the readiness gate's outputs unknown (default out:
 build/<stack>-preview). Whatever the program derives from them is unknown too, and shows as
 "[unknown]"; a cloud-init file that is unknown is not written.
 
---config-dir reads Pulumi.<stack>.yaml from DIR instead of the repository root (tests keep their
-temporary stacks out of the checkout). Exit codes: 0 ok, 1 mandatory policy violation or
-program error, 2 invalid config.
+--config-dir reads Pulumi.<stack>.yaml from DIR instead of the repository root, and
+--policy-config the pack's config from FILE instead of policies/config.<stack>.json (tests keep
+their temporary stacks and generated files out of the checkout). Exit codes: 0 ok, 1 mandatory
+policy violation or program error, 2 invalid config.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def write_artifacts(result: mockrt.PlanResult, out: Path) -> dict[str, int]:
     return {"nodes": nodes, "manifests": manifests, "releases": releases}
 
 
-def run_policies(result: mockrt.PlanResult, stack: str) -> int:
+def run_policies(result: mockrt.PlanResult, config_file: Path) -> int:
     """Policy verdicts over the unredacted inputs; returns the number of mandatory violations.
 
     Offline there is no registry to verify signatures against, so container-images-signed runs
@@ -82,7 +84,6 @@ def run_policies(result: mockrt.PlanResult, stack: str) -> int:
     from policies.guardrails import format_report, load_config, run_policies
     from policies.guardrails.runner import with_cloudflare_ranges
 
-    config_file = ROOT / "policies" / f"config.{stack}.json"
     # The ranges the mocks gave the program are the ranges the policy judges against.
     config = with_cloudflare_ranges(load_config(config_file if config_file.exists() else None), mockrt.CLOUDFLARE_IPS)
     resources = [{**r.to_json(), "inputs": r.inputs} for r in result.resources]
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-policies", action="store_true")
     parser.add_argument("--preview", action="store_true", help="a first preview: IDs and outputs unknown")
     parser.add_argument("--config-dir", type=Path, default=ROOT, help="where Pulumi.<stack>.yaml is")
+    parser.add_argument("--policy-config", type=Path, help="the pack's config (default: policies/config.<stack>.json)")
     args = parser.parse_args(argv)
     out: Path = args.out or ROOT / "build" / (f"{args.stack}-preview" if args.preview else args.stack)
     started = time.perf_counter()
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     outputs = {k: mockrt.redact(v) for k, v in result.outputs.items()}
     print("outputs: " + json.dumps(outputs, sort_keys=True, default=str)[:2000])
 
-    mandatory = 0 if args.no_policies else run_policies(result, args.stack)
+    policy_config: Path = args.policy_config or ROOT / "policies" / f"config.{args.stack}.json"
+    mandatory = 0 if args.no_policies else run_policies(result, policy_config)
     print(f"plan: {time.perf_counter() - started:.2f} s")
     return 1 if mandatory else 0
 

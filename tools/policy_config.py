@@ -2,6 +2,7 @@
 
     python tools/policy_config.py --stack prod            # writes policies/config.prod.json
     python tools/policy_config.py --stack prod --check    # exit 1 if the committed file drifted
+    python tools/policy_config.py --stack prod --out F    # writes F instead (tests: a temp file)
 
 `make plan` runs it. What the policies must know about a stack comes from where the program
 reads it: the SSH port, the protection flag, the API's unproxied name, the zone and the signed
@@ -77,19 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed file differs")
+    parser.add_argument("--out", type=Path, help="the file to write or check (default: the committed one)")
     args = parser.parse_args(argv)
-    target = ROOT / "policies" / f"config.{args.stack}.json"
+    target: Path = args.out or ROOT / "policies" / f"config.{args.stack}.json"
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
     text = generate(args.stack)
     if args.check:
         if not target.exists() or target.read_text() != text:
-            print(
-                f"{target.relative_to(ROOT)} is out of date: run `python tools/policy_config.py --stack {args.stack}`"
-            )
+            print(f"{shown} is out of date: run `python tools/policy_config.py --stack {args.stack}`")
             return 1
         return 0
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
-        print(f"wrote {target.relative_to(ROOT)}")
+        print(f"wrote {shown}")
     return 0
 
 
