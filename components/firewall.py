@@ -143,8 +143,10 @@ class ClusterFirewall(pulumi.ComponentResource):
         import pulumi_cloudflare as cloudflare
 
         ranges = cloudflare.get_ip_ranges_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        # Canonical order: Traefik's trusted IPs are built from this, and Cloudflare reordering its
+        # answer must not show as a change of the HelmChartConfig.
         self.cloudflare_cidrs = pulumi.Output.all(ranges.ipv4_cidrs, ranges.ipv6_cidrs).apply(
-            lambda r: validate_cloudflare_ranges(r[0], r[1])
+            lambda r: canonical_cidrs(validate_cloudflare_ranges(r[0], r[1]))
         )
         rules = pulumi.Output.all(self.cloudflare_cidrs, args.api_probe_cidrs).apply(
             lambda v: [

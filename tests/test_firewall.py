@@ -225,6 +225,15 @@ def test_the_web_rules_follow_a_new_cloudflare_range(tmp_path: Path) -> None:
         assert rules_on(cluster_firewall(after), port) == rules_on(cluster_firewall(before), port)
 
 
+def test_a_reordered_cloudflare_answer_changes_nothing(tmp_path: Path) -> None:
+    """Traefik's trusted IPs come from the exported ranges: Cloudflare answering the same ranges
+    in another order (or spelling) must not change them, nor the rules."""
+    shuffled = {"ipv4": list(reversed(PUBLISHED["ipv4"])), "ipv6": [c.upper() for c in reversed(PUBLISHED["ipv6"])]}
+    before, after = run_firewall(tmp_path), run_firewall(tmp_path, shuffled)
+    assert after.outputs["cloudflareCidrs"] == before.outputs["cloudflareCidrs"] == canonical_cidrs(CLOUDFLARE)
+    assert cluster_firewall(after).inputs["rules"] == cluster_firewall(before).inputs["rules"]
+
+
 def test_component_names_switches_and_the_ci_firewall(tmp_path: Path) -> None:
     plan = run_firewall(tmp_path, environment="qa", ssh_port=2200, allow_icmp=False)
     main = cluster_firewall(plan)
