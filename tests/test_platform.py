@@ -21,6 +21,7 @@ import yaml
 from components import platform_render as render
 from components.config import ConfigError, RebootWindow, load_config, memory_bytes
 from components.config.platform import DEFAULT_CHARTS
+from components.firewall import canonical_cidrs
 from components.platform import COSIGN_PUBLIC_KEY, read_cosign_public_key
 from tools import mockrt
 
@@ -597,7 +598,7 @@ def test_plan_helm_chart_config_values_validate(prod_plan: mockrt.PlanResult, tm
     proc = check_jsonschema(CHART_VALUES / "traefik-39.0.5.schema.json", [values], tmp_path)
     assert proc.returncode == 0, proc.stdout
     cf = json.loads(mockrt.CLOUDFLARE_IPS.read_text())
-    assert values["ports"]["websecure"]["forwardedHeaders"]["trustedIPs"] == cf["ipv4"] + cf["ipv6"]
+    assert values["ports"]["websecure"]["forwardedHeaders"]["trustedIPs"] == canonical_cidrs(cf["ipv4"] + cf["ipv6"])
 
 
 def test_fluent_bit_ships_to_the_loki_release(prod_plan: mockrt.PlanResult) -> None:
