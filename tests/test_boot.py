@@ -3,6 +3,8 @@
 Each role's user_data is taken from the real plan (tools/plan.py into a temporary directory)
 and booted in a Debian 13 image inside namespaces (tools/boot/harness.py explains the layout).
 The K3s installer is a stand-in served under the real URL; what it records is asserted on.
+The roles: the bootstrap server, a joiner and the uptime monitor. The hardening checks run for
+every role (one base renderer, components/cloud_init_base.py, so one set of checks).
 
 `make boot-test` runs this module (and `make test` runs that target). Without root or
 namespaces every test here skips with the reason; as root it must run.
@@ -206,7 +208,8 @@ def host(request: pytest.FixtureRequest) -> Booted:
 
 @pytest.fixture(scope="module", params=["bootstrap", "monitor"])
 def guarded(request: pytest.FixtureRequest) -> Booted:
-    """Each role whose user_data carries secrets behind the metadata guard (issue 16)."""
+    """The metadata guard (issue 16) on the bootstrap server (the cluster's CA keys in its
+    user_data) and on the monitor (SMTP password, webhook URL, Watchdog token in its)."""
     return _booted(request)
 
 
@@ -550,7 +553,7 @@ def test_monitor_runs_the_rendered_config_which_the_real_tools_accept(monitor: B
     assert yaml.safe_load(status["config"]["original"])["route"]["receiver"] == "operators"
 
 
-def test_prometheus_loaded_every_probe_target_and_rule(monitor: Booted, env: Env) -> None:
+def test_monitor_prometheus_loaded_every_probe_target_and_rule(monitor: Booted, env: Env) -> None:
     config = yaml.safe_load(_bundle(monitor)["/etc/prometheus/prometheus.yml"]["content"])
     expected = {target for job in config["scrape_configs"] for sc in job["static_configs"] for target in sc["targets"]}
     # The stack's own hostnames are among them (the rendered config follows the stack).
@@ -573,7 +576,7 @@ def test_prometheus_loaded_every_probe_target_and_rule(monitor: Booted, env: Env
     assert [a["url"] for a in managers["activeAlertmanagers"]] == ["http://127.0.0.1:9093/api/v2/alerts"]
 
 
-def test_watchdog_from_the_private_network_reaches_prometheus(monitor: Booted, env: Env) -> None:
+def test_monitor_watchdog_from_the_private_network_reaches_prometheus(monitor: Booted, env: Env) -> None:
     token = _bundle(monitor)[uptime.WATCHDOG_TOKEN_FILE]["content"].strip()
     assert monitor.node.systemctl("is-active", uptime.RECEIVER_UNIT) == "active"
     # The sender stands where the cluster's Alertmanager does: on a K3s server's private IP.
