@@ -58,8 +58,21 @@ DAEMONS = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporte
 #: interface's firewall admits SSH only).
 WATCHDOG_PORT = 9095
 WATCHDOG_PATH = "/watchdog"
+# Where each daemon listens: loopback only (the firewall already drops these ports: defence
+# in depth). The receiver alone also listens on the private network, for the Watchdog.
+PROMETHEUS = "127.0.0.1:9090"
+ALERTMANAGER = "127.0.0.1:9093"
 BLACKBOX = "127.0.0.1:9115"
 RECEIVER_METRICS = "127.0.0.1:9095"
+#: What honeydue-monitor-apply waits for after it restarts the daemons: each one's own health
+#: endpoint answering 200. A daemon that dies right after `systemctl restart` (which returns
+#: as soon as the process is forked) then fails the apply, and so the first boot, visibly.
+READY_URLS = (
+    f"http://{PROMETHEUS}/-/ready",
+    f"http://{ALERTMANAGER}/-/ready",
+    f"http://{BLACKBOX}/-/healthy",
+    f"http://{RECEIVER_METRICS}/metrics",
+)
 PROBE_INTERVAL = "1m"
 KUBE_API_PORT = 6443
 
@@ -182,7 +195,7 @@ def render_prometheus(spec: MonitorSpec) -> dict[str, Any]:
         "global": {"scrape_interval": PROBE_INTERVAL, "evaluation_interval": "30s"},
         # Relative: promtool resolves it next to prometheus.yml, so a staged copy checks too.
         "rule_files": ["honeydue-rules.yml"],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER]}]}]},
         "scrape_configs": scrape_configs,
     }
 
@@ -293,9 +306,9 @@ class MonitorSecrets:
 def render_bundle(spec: MonitorSpec, secrets: MonitorSecrets) -> str:
     """The config bundle honeydue-monitor-apply installs (JSON; holds secrets)."""
     listen = {
-        "prometheus": "--web.listen-address=127.0.0.1:9090",
+        "prometheus": f"--web.listen-address={PROMETHEUS}",
         # No cluster gossip port: a single Alertmanager.
-        "prometheus-alertmanager": "--web.listen-address=127.0.0.1:9093 --cluster.listen-address=",
+        "prometheus-alertmanager": f"--web.listen-address={ALERTMANAGER} --cluster.listen-address=",
         "prometheus-blackbox-exporter": f"--config.file /etc/prometheus/blackbox.yml --web.listen-address={BLACKBOX}",
     }
     files: list[dict[str, str]] = [
@@ -309,9 +322,8 @@ def render_bundle(spec: MonitorSpec, secrets: MonitorSecrets) -> str:
         _bundle_file(WEBHOOK_URL_FILE, secrets.webhook_url, "0640", "prometheus"),
         _bundle_file(WATCHDOG_TOKEN_FILE, secrets.watchdog_token, "0640", "prometheus"),
     ]
-    # Listen on loopback only (the firewall already drops these ports: defence in depth).
     files += [_bundle_file(f"/etc/default/{name}", f'ARGS="{args}"\n') for name, args in listen.items()]
-    return json.dumps({"files": files}, indent=1, sort_keys=True) + "\n"
+    return json.dumps({"files": files, "ready": list(READY_URLS)}, indent=1, sort_keys=True) + "\n"
 
 
 def render_monitor_user_data(host: HostBootstrap, bundle: str) -> str:

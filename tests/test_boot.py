@@ -3,6 +3,8 @@
 Each role's user_data is taken from the real plan (tools/plan.py into a temporary directory)
 and booted in a Debian 13 image inside namespaces (tools/boot/harness.py explains the layout).
 The K3s installer is a stand-in served under the real URL; what it records is asserted on.
+The roles: the bootstrap server, a joiner and the uptime monitor. The hardening checks run for
+every role (one base renderer, components/cloud_init_base.py, so one set of checks).
 
 `make boot-test` runs this module (and `make test` runs that target). Without root or
 namespaces every test here skips with the reason; as root it must run.
@@ -11,6 +13,7 @@ namespaces every test here skips with the reason; as root it must run.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -22,7 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import StackConfig, load_config
+from components import uptime
+from components.config import MonitorSettings, StackConfig, load_config
 from tools import mockrt
 from tools.boot import harness
 from tools.boot.harness import Lab, Netns, Node
@@ -34,6 +38,8 @@ TEMPLATES = harness.ROOT / "components" / "templates" / "cloud_init"
 NIC_DELAY = 4.0  # seconds between the private NIC's link and its address
 METADATA_SECRET = "#cloud-config stand-in: the cluster's keys would be here\n"
 USERDATA_URL = f"http://{harness.METADATA}/hetzner/v1/userdata"
+#: Every role the plan renders a user_data for; the fixture that boots each.
+ROLES = {"bootstrap": "server", "joiner": "joiner", "monitor": "monitor"}
 
 
 @dataclass
@@ -44,16 +50,13 @@ class Booted:
     node: Node
     lab: Lab
     user_data: str
-    k3s_config: dict[str, object]
+    private_ip: str
+    k3s_config: dict[str, object]  # empty for the monitor
     stub_log: Path
     metadata_log: Path
     status: dict[str, object]
     bootstrap_waited_for_nic: bool
     boot_seconds: float
-
-    @property
-    def private_ip(self) -> str:
-        return str(self.k3s_config["node-ip"])
 
     def fetches(self) -> list[str]:
         return self.stub_log.read_text().splitlines()
@@ -70,19 +73,21 @@ class Env:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.config: StackConfig = load_config(mockrt.stack_config(STACK))
-        # The K3s servers' user_data (the uptime monitor's has no K3s layer).
-        self.user_data = {
-            name: text
-            for name, text in harness.plan_user_data(STACK, workdir / "plan").items()
-            if harness.k3s_role_of(text) is not None
-        }
+        raw = mockrt.stack_config(STACK)
+        self.config: StackConfig = load_config(raw)
+        monitor = self.config.monitor
+        assert monitor is not None, f"stack {STACK} has no uptime monitor to boot"
+        self.monitor: MonitorSettings = monitor
+        # Every server's user_data: the K3s servers' and the uptime monitor's.
+        self.user_data = harness.plan_user_data(STACK, workdir / "plan")
         roles: dict[str, str] = {}
         for name, text in self.user_data.items():
             # The configured bootstrap server initialises etcd when no peer holds it; the others join.
-            role = "bootstrap" if harness.k3s_role_of(text) == "bootstrap" else "joiner"
+            k3s = harness.k3s_role_of(text)
+            role = "monitor" if harness.is_monitor(text) else "bootstrap" if k3s == "bootstrap" else "joiner"
+            assert k3s is not None or role == "monitor", f"{name}: neither a K3s server nor the monitor"
             roles.setdefault(role, name)
-        assert set(roles) == {"bootstrap", "joiner"}, f"plan has no bootstrap server and joiner: {roles}"
+        assert set(roles) == set(ROLES), f"plan lacks a role to boot: {roles}"
         self.node_of_role = roles
         packages = {p for text in self.user_data.values() for p in harness.boot_packages(text)}
         started = time.monotonic()
@@ -117,14 +122,24 @@ class Env:
         lab.serve_https(self.docroot, self.pki, stub_log)
         metadata_log = self.workdir / instance / "metadata.log"
         lab.serve_metadata(self.metadata_root, metadata_log)
-        k3s_config = harness.k3s_config_of(user_data)
-        # Hetzner: the private NIC may come up after runcmd starts. Attach it only once the
-        # bootstrap script runs (or cloud-init gave up before it), under a non-default name.
-        waited = _wait_bootstrap_or_final(node)
-        node.connect_private(lab, str(k3s_config["node-ip"]), delay=NIC_DELAY)
+        if role == "monitor":
+            # No K3s: the private NIC (where the cluster's Watchdog arrives) is simply there.
+            k3s_config: dict[str, object] = {}
+            private_ip = self.monitor.private_ip
+            node.connect_private(lab, private_ip)
+            waited = False
+        else:
+            k3s_config = harness.k3s_config_of(user_data)
+            private_ip = str(k3s_config["node-ip"])
+            # Hetzner: the private NIC may come up after runcmd starts. Attach it only once the
+            # bootstrap script runs (or cloud-init gave up before it), under a non-default name.
+            waited = _wait_bootstrap_or_final(node)
+            node.connect_private(lab, private_ip, delay=NIC_DELAY)
         status = node.cloud_init_status()
         seconds = time.monotonic() - started
-        return Booted(role, node, lab, user_data, k3s_config, stub_log, metadata_log, status, waited, seconds)
+        return Booted(
+            role, node, lab, user_data, private_ip, k3s_config, stub_log, metadata_log, status, waited, seconds
+        )
 
     def close(self) -> None:
         for node in self.nodes:
@@ -168,12 +183,34 @@ def joiner(env: Env) -> Booted:
     return env.boot("joiner", "joiner")
 
 
-@pytest.fixture(scope="module", params=["bootstrap", "joiner"])
-def booted(request: pytest.FixtureRequest) -> Booted:
-    fixture = "server" if request.param == "bootstrap" else "joiner"
-    result = request.getfixturevalue(fixture)
+@pytest.fixture(scope="module")
+def monitor(env: Env) -> Booted:
+    return env.boot("monitor", "monitor")
+
+
+def _booted(request: pytest.FixtureRequest) -> Booted:
+    result = request.getfixturevalue(ROLES[request.param])
     assert isinstance(result, Booted)
     return result
+
+
+@pytest.fixture(scope="module", params=["bootstrap", "joiner"])
+def booted(request: pytest.FixtureRequest) -> Booted:
+    """Each K3s role."""
+    return _booted(request)
+
+
+@pytest.fixture(scope="module", params=list(ROLES))
+def host(request: pytest.FixtureRequest) -> Booted:
+    """Each role: the hardened base (components/cloud_init_base.py) is every role's."""
+    return _booted(request)
+
+
+@pytest.fixture(scope="module", params=["bootstrap", "monitor"])
+def guarded(request: pytest.FixtureRequest) -> Booted:
+    """The metadata guard (issue 16) on the bootstrap server (the cluster's CA keys in its
+    user_data) and on the monitor (SMTP password, webhook URL, Watchdog token in its)."""
+    return _booted(request)
 
 
 def _errors(status: dict[str, object]) -> list[str]:
@@ -192,52 +229,84 @@ def _tcp_open(lab: Lab, source: str, port: int) -> bool:
     return lab.run(sys.executable, "-c", probe, source, harness.NODE_PUBLIC, str(port), check=False).returncode == 0
 
 
-# --- every role --------------------------------------------------------------------------------
+# --- every role: the hardened base ------------------------------------------------------------
 
 
-def test_cloud_init_finishes_without_error(booted: Booted) -> None:
-    assert booted.status.get("status") == "done", (booted.status, booted.node.console)
-    assert _errors(booted.status) == []
-    print(f"{booted.role}: boot to cloud-init done in {booted.boot_seconds:.0f}s")
+def test_cloud_init_finishes_without_error(host: Booted) -> None:
+    assert host.status.get("status") == "done", (host.status, host.node.console)
+    assert _errors(host.status) == []
+    print(f"{host.role}: boot to cloud-init done in {host.boot_seconds:.0f}s")
 
 
-def test_admin_user_has_exactly_the_configured_keys(booted: Booted, env: Env) -> None:
+def test_admin_user_has_exactly_the_configured_keys(host: Booted, env: Env) -> None:
     user = env.config.access.admin_user
-    entry = booted.node.run("getent", "passwd", user).stdout.strip().split(":")
+    entry = host.node.run("getent", "passwd", user).stdout.strip().split(":")
     assert entry[0] == user and entry[6] == "/bin/bash"
-    keys = booted.node.path(f"{entry[5]}/.ssh/authorized_keys").read_text().split("\n")
+    keys = host.node.path(f"{entry[5]}/.ssh/authorized_keys").read_text().split("\n")
     assert [k for k in keys if k.strip()] == list(env.config.access.ssh_public_keys)
     # Locked password: key login only.
-    assert booted.node.run("passwd", "-S", user).stdout.split()[1] == "L"
+    assert host.node.run("passwd", "-S", user).stdout.split()[1] == "L"
 
 
-def test_sshd_listens_on_configured_port_only_and_refuses_passwords_and_root(booted: Booted, env: Env) -> None:
+def test_sshd_listens_on_configured_port_only_and_refuses_passwords_and_root(host: Booted, env: Env) -> None:
     port = env.config.access.ssh_port
-    effective = dict(line.split(" ", 1) for line in booted.node.run("sshd", "-T").stdout.splitlines() if " " in line)
+    effective = dict(line.split(" ", 1) for line in host.node.run("sshd", "-T").stdout.splitlines() if " " in line)
     assert effective["port"] == str(port)
     assert effective["passwordauthentication"] == "no"
     assert effective["kbdinteractiveauthentication"] == "no"
     assert effective["permitrootlogin"] == "no"
     assert effective["allowusers"] == env.config.access.admin_user
     # What the running sshd does, seen from outside the node.
-    assert _tcp_open(booted.lab, harness.GATEWAY, port), f"nothing answers on {port}"
-    assert not _tcp_open(booted.lab, harness.GATEWAY, 22), "sshd still answers on 22"
-    assert booted.node.systemctl("is-active", "ssh.service") == "active"
+    assert _tcp_open(host.lab, harness.GATEWAY, port), f"nothing answers on {port}"
+    assert not _tcp_open(host.lab, harness.GATEWAY, 22), "sshd still answers on 22"
+    assert host.node.systemctl("is-active", "ssh.service") == "active"
 
 
-def test_fail2ban_jail_guards_the_ssh_port(booted: Booted, env: Env) -> None:
-    assert booted.node.systemctl("is-active", "fail2ban.service") == "active"
-    assert booted.node.systemctl("is-enabled", "fail2ban.service") == "enabled"
-    status = booted.node.run("fail2ban-client", "status", "sshd").stdout
+def test_fail2ban_jail_guards_the_ssh_port(host: Booted, env: Env) -> None:
+    assert host.node.systemctl("is-active", "fail2ban.service") == "active"
+    assert host.node.systemctl("is-enabled", "fail2ban.service") == "enabled"
+    status = host.node.run("fail2ban-client", "status", "sshd").stdout
     assert "Status for the jail: sshd" in status
     # The ban action's port is the jail's port; the dump shows the action as configured.
     # `fail2ban-client -d` dumps the parsed configuration as Python literals, one per line.
-    dump = [ast.literal_eval(line) for line in booted.node.run("fail2ban-client", "-d").stdout.splitlines()]
+    dump = [ast.literal_eval(line) for line in host.node.run("fail2ban-client", "-d").stdout.splitlines()]
     ports = {
         value for cmd in dump if cmd[:3] == ["multi-set", "sshd", "action"] for key, value in cmd[4] if key == "port"
     }
     assert ports == {str(env.config.access.ssh_port)}, "the ban action does not guard the ssh port"
     assert ["set", "sshd", "maxretry", 5] in dump
+
+
+def test_unattended_upgrades_take_debian_security_updates_only(host: Booted) -> None:
+    # The node's own unattended-upgrades code decides, with its merged apt configuration, on
+    # origins as the trixie archives publish them (Release files: Origin, Label, Suite, Codename).
+    script = r"""
+import importlib.machinery, importlib.util
+import apt_pkg
+loader = importlib.machinery.SourceFileLoader("uu", "/usr/bin/unattended-upgrade")
+uu = importlib.util.module_from_spec(importlib.util.spec_from_loader("uu", loader))
+loader.exec_module(uu)
+apt_pkg.init_config()
+class O:
+    def __init__(s, **kw): s.__dict__.update(kw)
+def o(label, suite, codename):
+    return O(origin="Debian", label=label, archive=suite, codename=codename, component="main", site="deb.debian.org", trusted=True)
+allowed = uu.get_allowed_origins()
+for name, origin in [("security", o("Debian-Security", "stable-security", "trixie-security")),
+                     ("main", o("Debian", "stable", "trixie")),
+                     ("updates", o("Debian", "stable-updates", "trixie-updates"))]:
+    print(name, uu.is_allowed_origin(origin, allowed))
+"""
+    out = host.node.run("python3", "-c", script).stdout.split("\n")
+    verdict = dict(line.split() for line in out if line)
+    assert verdict == {"security": "True", "main": "False", "updates": "False"}
+    periodic = host.node.run("apt-config", "dump", "APT::Periodic").stdout
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+    reboot = host.node.run("apt-config", "dump", "Unattended-Upgrade::Automatic-Reboot").stdout
+    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in reboot
+
+
+# --- every K3s role ---------------------------------------------------------------------------
 
 
 def test_kubelet_sysctls_in_force_before_k3s_is_installed(booted: Booted) -> None:
@@ -353,35 +422,6 @@ def test_fail2ban_bans_a_client_after_the_configured_failures(server: Booted, en
     assert _tcp_open(server.lab, harness.GATEWAY, port)
 
 
-def test_unattended_upgrades_take_debian_security_updates_only(server: Booted) -> None:
-    # The node's own unattended-upgrades code decides, with its merged apt configuration, on
-    # origins as the trixie archives publish them (Release files: Origin, Label, Suite, Codename).
-    script = r"""
-import importlib.machinery, importlib.util
-import apt_pkg
-loader = importlib.machinery.SourceFileLoader("uu", "/usr/bin/unattended-upgrade")
-uu = importlib.util.module_from_spec(importlib.util.spec_from_loader("uu", loader))
-loader.exec_module(uu)
-apt_pkg.init_config()
-class O:
-    def __init__(s, **kw): s.__dict__.update(kw)
-def o(label, suite, codename):
-    return O(origin="Debian", label=label, archive=suite, codename=codename, component="main", site="deb.debian.org", trusted=True)
-allowed = uu.get_allowed_origins()
-for name, origin in [("security", o("Debian-Security", "stable-security", "trixie-security")),
-                     ("main", o("Debian", "stable", "trixie")),
-                     ("updates", o("Debian", "stable-updates", "trixie-updates"))]:
-    print(name, uu.is_allowed_origin(origin, allowed))
-"""
-    out = server.node.run("python3", "-c", script).stdout.split("\n")
-    verdict = dict(line.split() for line in out if line)
-    assert verdict == {"security": "True", "main": "False", "updates": "False"}
-    periodic = server.node.run("apt-config", "dump", "APT::Periodic").stdout
-    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
-    reboot = server.node.run("apt-config", "dump", "Unattended-Upgrade::Automatic-Reboot").stdout
-    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in reboot
-
-
 # --- a hardening failure -----------------------------------------------------------------------
 
 
@@ -426,13 +466,23 @@ def _metadata_read(booted: Booted, cmd_prefix: list[str], *, via_pod: Netns | No
     return got
 
 
-def test_metadata_answers_root_on_the_node(server: Booted) -> None:
-    assert _metadata_read(server, []), "root on the node cannot read the metadata service"
+#: Who tries to read user_data on each guarded role: on the monitor, the user its daemons run as
+#: (the blackbox exporter fetches any URL it is given).
+NON_ROOT = {"bootstrap": "nobody", "monitor": "prometheus"}
 
 
-def test_metadata_refuses_a_non_root_process_on_the_node(server: Booted) -> None:
-    read = _metadata_read(server, ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-    _xfail_unguarded(server, read)
+def _as(user: str) -> list[str]:
+    return ["setpriv", f"--reuid={user}", f"--regid={user if user != 'nobody' else 'nogroup'}", "--clear-groups"]
+
+
+def test_metadata_answers_root_on_the_node(guarded: Booted) -> None:
+    assert guarded.node.systemctl("is-active", "honeydue-metadata-guard.service") == "active"
+    assert _metadata_read(guarded, []), "root on the node cannot read the metadata service"
+
+
+def test_metadata_refuses_a_non_root_process_on_the_node(guarded: Booted) -> None:
+    read = _metadata_read(guarded, _as(NON_ROOT[guarded.role]))
+    _xfail_unguarded(guarded, read)
     assert not read, "a non-root process read user_data"
 
 
@@ -444,6 +494,122 @@ def test_metadata_refuses_a_pod(server: Booted) -> None:
         pod.close()
     _xfail_unguarded(server, read)
     assert not read, "a pod read user_data"
+
+
+# --- uptime monitor (issue 14) -----------------------------------------------------------------
+# Its probes' targets are on the internet, which the lab does not reach: the tests assert that
+# the targets are loaded, not that they answer.
+
+#: Each monitor daemon: its unit, a local URL only it answers, and a line that proves it is that
+#: daemon (the ports are the ones the bundle's /etc/default files set; components/uptime.py).
+DAEMON_ANSWERS = {
+    "prometheus": ("http://127.0.0.1:9090/-/ready", "Prometheus Server is Ready."),
+    "prometheus-alertmanager": ("http://127.0.0.1:9093/-/ready", "OK"),
+    "prometheus-blackbox-exporter": ("http://127.0.0.1:9115/metrics", "blackbox_exporter_build_info"),
+}
+
+
+def _bundle(monitor: Booted) -> dict[str, dict[str, str]]:
+    """The config bundle the monitor's user_data carries: path -> file entry."""
+    raw = harness.written_files(monitor.user_data)[uptime.BUNDLE_PATH]
+    return {f["path"]: f for f in json.loads(raw)["files"]}
+
+
+def _local_get(node: Node, url: str, timeout: float = 60) -> str:
+    """GET URL inside the node, retried until it answers (a daemon binds a moment after start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = node.run("curl", "-fsS", "--max-time", "5", url, check=False, timeout=30)
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            assert proc.returncode == 0, f"{url}: {proc.stderr}"
+            return proc.stdout
+        time.sleep(1)
+
+
+def test_monitor_daemons_run_behind_the_guard_and_answer_on_loopback_only(monitor: Booted) -> None:
+    assert set(DAEMON_ANSWERS) == set(uptime.DAEMONS)
+    for unit, (url, proof) in DAEMON_ANSWERS.items():
+        assert monitor.node.systemctl("is-active", f"{unit}.service") == "active", unit
+        assert monitor.node.systemctl("is-enabled", f"{unit}.service") == "enabled", unit
+        requires = monitor.node.systemctl("show", "-P", "Requires", f"{unit}.service").split()
+        assert "honeydue-metadata-guard.service" in requires, unit
+        assert proof in _local_get(monitor.node, url), unit
+        port = int(url.split(":")[2].split("/")[0])
+        assert not _tcp_open(monitor.lab, harness.GATEWAY, port), f"{unit} answers on the public address"
+
+
+def test_monitor_runs_the_rendered_config_which_the_real_tools_accept(monitor: Booted) -> None:
+    bundle = _bundle(monitor)
+    for path, entry in bundle.items():
+        live = monitor.node.path(path)
+        assert live.read_text() == entry["content"], f"{path} is not the bundle's"
+        mode = monitor.node.run("stat", "-c", "%a %U:%G", path).stdout.split()
+        assert mode == [entry["mode"].lstrip("0"), f"root:{entry.get('group') or 'root'}"], path
+    promtool = monitor.node.run("promtool", "check", "config", "--lint-fatal", "/etc/prometheus/prometheus.yml")
+    assert "SUCCESS" in promtool.stdout + promtool.stderr
+    monitor.node.run("amtool", "check-config", "/etc/prometheus/alertmanager.yml")
+    # Alertmanager runs that config: its receiver, not Debian's default one.
+    status = json.loads(_local_get(monitor.node, "http://127.0.0.1:9093/api/v2/status"))
+    assert yaml.safe_load(status["config"]["original"])["route"]["receiver"] == "operators"
+
+
+def test_monitor_prometheus_loaded_every_probe_target_and_rule(monitor: Booted, env: Env) -> None:
+    config = yaml.safe_load(_bundle(monitor)["/etc/prometheus/prometheus.yml"]["content"])
+    expected = {target for job in config["scrape_configs"] for sc in job["static_configs"] for target in sc["targets"]}
+    # The stack's own hostnames are among them (the rendered config follows the stack).
+    assert f"https://{env.config.names.api_hostname}/api/health/" in expected
+    # Until each target has been scraped once (Prometheus spreads the first scrapes over the
+    # 1-minute interval).
+    deadline = time.monotonic() + 90
+    while True:
+        targets = json.loads(_local_get(monitor.node, "http://127.0.0.1:9090/api/v1/targets"))["data"]
+        loaded = {t["labels"]["instance"] for t in targets["activeTargets"]}
+        scraped = all(t["health"] != "unknown" for t in targets["activeTargets"])
+        if (loaded == expected and scraped) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert loaded == expected
+    # Every probe goes through the local blackbox exporter, which knows its module and answers
+    # (health "up"); the probe itself fails offline, so only that it ran is asserted.
+    probes = [t for t in targets["activeTargets"] if t["labels"]["job"].startswith("blackbox-")]
+    assert probes and {t["scrapeUrl"].split("/probe")[0] for t in probes} == {f"http://{uptime.BLACKBOX}"}
+    assert {t["labels"]["instance"]: (t["health"], t["lastError"]) for t in targets["activeTargets"]} == {
+        target: ("up", "") for target in expected
+    }
+    query = "http://127.0.0.1:9090/api/v1/query?query=probe_success"
+    ran = {r["metric"]["check"] for r in json.loads(_local_get(monitor.node, query))["data"]["result"]}
+    assert ran == {t["labels"]["check"] for t in probes}
+    rules = json.loads(_local_get(monitor.node, "http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
+    names = {r["name"] for g in rules for r in g["rules"]}
+    assert {"EndpointDown", "EndpointSlow", "CertificateExpiresSoon", "ClusterWatchdogMissing"} <= names
+    managers = json.loads(_local_get(monitor.node, "http://127.0.0.1:9090/api/v1/alertmanagers"))["data"]
+    assert [a["url"] for a in managers["activeAlertmanagers"]] == ["http://127.0.0.1:9093/api/v2/alerts"]
+
+
+def test_monitor_watchdog_from_the_private_network_reaches_prometheus(monitor: Booted, env: Env) -> None:
+    token = _bundle(monitor)[uptime.WATCHDOG_TOKEN_FILE]["content"].strip()
+    assert monitor.node.systemctl("is-active", uptime.RECEIVER_UNIT) == "active"
+    # The sender stands where the cluster's Alertmanager does: on a K3s server's private IP.
+    sender = str(harness.k3s_config_of(env.user_data[env.node_of_role["bootstrap"]])["node-ip"])
+    monitor.lab.ip("addr", "replace", f"{sender}/24", "dev", "priv0")
+    url = f"http://{monitor.private_ip}:{uptime.WATCHDOG_PORT}{uptime.WATCHDOG_PATH}"
+    body = json.dumps({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "Watchdog"}}]})
+
+    def post(bearer: str) -> str:
+        return monitor.lab.run(
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--interface", sender,
+            "-H", f"Authorization: Bearer {bearer}", "-H", "Content-Type: application/json", "--data", body, url,
+            check=False,
+        ).stdout  # fmt: skip
+
+    assert post("not-the-token") == "401"
+    assert post(token) == "200"
+    # Prometheus scrapes the receiver: the heartbeat's timestamp becomes a series.
+    query = "http://127.0.0.1:9090/api/v1/query?query=honeydue_watchdog_last_received_timestamp_seconds"
+    deadline = time.monotonic() + 90
+    while not json.loads(_local_get(monitor.node, query))["data"]["result"]:
+        assert time.monotonic() < deadline, "Prometheus never scraped the Watchdog's timestamp"
+        time.sleep(3)
 
 
 # --- second boot of the same instance (last: it reboots the bootstrap server) -----------------
@@ -478,6 +644,27 @@ def test_metadata_guard_survives_a_second_boot(server: Booted) -> None:
         pod_read = _metadata_read(server, [], via_pod=pod)
     finally:
         pod.close()
-    user_read = _metadata_read(server, ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+    user_read = _metadata_read(server, _as("nobody"))
     _xfail_unguarded(server, pod_read and user_read)
     assert not pod_read and not user_read
+
+
+def test_monitor_second_boot_does_not_rerun_first_boot_steps(monitor: Booted, env: Env) -> None:
+    node = monitor.node
+    config_inode = node.path("/etc/prometheus/prometheus.yml").stat().st_ino
+    node.stop()
+    node.boot()
+    node.connect_public(monitor.lab)
+    node.connect_private(monitor.lab, monitor.private_ip)
+    status = node.cloud_init_status()
+    assert status.get("status") == "done" and _errors(status) == []
+    # honeydue-monitor-setup ran once: one install of the daemons, the config not re-applied.
+    history = node.path("/var/log/apt/history.log").read_text()
+    assert len(re.findall(r"^Commandline: apt-get install .*\bprometheus\b", history, re.M)) == 1, history
+    assert node.path("/etc/prometheus/prometheus.yml").stat().st_ino == config_inode
+    assert node.systemctl("is-active", "honeydue-metadata-guard.service") == "active"
+    for unit, (url, proof) in DAEMON_ANSWERS.items():
+        assert node.systemctl("is-active", f"{unit}.service") == "active", unit
+        assert proof in _local_get(node, url), unit
+    assert node.systemctl("is-active", uptime.RECEIVER_UNIT) == "active"
+    assert _tcp_open(monitor.lab, harness.GATEWAY, env.config.access.ssh_port)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -243,11 +245,11 @@ def test_alertmanager_sends_to_email_and_webhook_and_holds_no_secret() -> None:
 # ------------------------------------------------------------------------------ the installer
 
 
-def _apply(root: Path, bundle: str) -> subprocess.CompletedProcess[str]:
+def _apply(root: Path, bundle: str, base_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
-        "HONEYDUE_ROOT": str(root),
         "HONEYDUE_RESTART": "0",
+        **(base_env or os.environ),
+        "HONEYDUE_ROOT": str(root),
         "PROMTOOL": _tool(PROMTOOL),
         "AMTOOL": _tool(AMTOOL),
         "BLACKBOX": _tool(BLACKBOX),
@@ -276,6 +278,55 @@ def test_apply_installs_a_good_bundle_and_keeps_the_old_one_on_a_bad_one(tmp_pat
     proc = _apply(tmp_path, uptime.render_bundle(replace(SPEC, api_hostname="api2.myhoneydue.com"), SECRETS))
     assert proc.returncode == 0, proc.stderr
     assert "api2.myhoneydue.com" in live.read_text()
+
+
+def test_every_daemon_is_awaited_where_the_bundle_makes_it_listen() -> None:
+    doc = json.loads(uptime.render_bundle(SPEC, SECRETS))
+    args = " ".join(f["content"] for f in doc["files"] if f["path"].startswith("/etc/default/"))
+    ready = doc["ready"]
+    assert len(ready) == len(uptime.DAEMONS) + 1  # + the Watchdog receiver
+    for url in ready:
+        host_port = url.split("/")[2]
+        assert host_port.startswith("127.0.0.1:")
+        assert f"--web.listen-address={host_port}" in args or host_port == uptime.RECEIVER_METRICS, url
+
+
+def test_apply_fails_when_a_restarted_daemon_does_not_answer(tmp_path: Path) -> None:
+    # systemctl stands in (records its calls); the "daemon" is a local HTTP server.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "systemctl.calls"
+    (bindir / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bindir / "systemctl").chmod(0o755)
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/-/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    up = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        doc = json.loads(uptime.render_bundle(SPEC, SECRETS))
+
+        def apply(ready: list[str]) -> subprocess.CompletedProcess[str]:
+            doc["ready"] = ready
+            env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "HONEYDUE_RESTART": "1"}
+            env["HONEYDUE_READY_SECONDS"] = "3"
+            return _apply(tmp_path / "root", json.dumps(doc), env)
+
+        proc = apply([f"{up}/-/ready"])
+        assert proc.returncode == 0, proc.stderr
+        assert "restart prometheus-blackbox-exporter" in calls.read_text()
+        proc = apply([f"{up}/-/ready", f"{up}/-/dead"])
+        assert proc.returncode != 0
+        assert f"{up}/-/dead did not answer within 3s" in proc.stderr
+    finally:
+        server.shutdown()
 
 
 def test_apply_refuses_paths_outside_etc(tmp_path: Path) -> None:

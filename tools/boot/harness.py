@@ -18,7 +18,10 @@ tools/boot/stand-in-install.sh, which records how it was called.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -115,10 +118,35 @@ def k3s_role_of(user_data: str) -> str | None:
     return None
 
 
+def is_monitor(user_data: str) -> bool:
+    """Does this user_data set up the uptime monitor (runcmd runs honeydue-monitor-setup)?"""
+    return any("/honeydue-monitor-setup" in str(line) for line in yaml.safe_load(user_data).get("runcmd", []))
+
+
+def written_files(user_data: str) -> dict[str, str]:
+    """path -> content of the user_data's write_files, decoded as cloud-init does (gz+b64)."""
+    found: dict[str, str] = {}
+    for entry in yaml.safe_load(user_data).get("write_files", []):
+        content = entry.get("content", "")
+        if entry.get("encoding") == "gz+b64":
+            content = gzip.decompress(base64.b64decode(content)).decode()
+        found[entry["path"]] = content
+    return found
+
+
+_APT_INSTALL = re.compile(r"\bapt-get\s+install\s+([^;&|\n]*)")
+
+
 def boot_packages(user_data: str) -> list[str]:
-    """The cloud-config `packages` of a user_data (installed from the image's local repo)."""
-    packages = yaml.safe_load(user_data).get("packages", [])
-    return [str(p) for p in packages]
+    """What a user_data installs at boot, all from the image's local repo: its cloud-config
+    `packages`, and what the scripts it writes install with `apt-get install` (the uptime
+    monitor installs its daemons after the metadata guard is up, not as `packages`)."""
+    packages = [str(p) for p in yaml.safe_load(user_data).get("packages", [])]
+    for content in written_files(user_data).values():
+        joined = content.replace("\\\n", " ")  # shell line continuations
+        for match in _APT_INSTALL.finditer(joined):
+            packages += [w for w in match.group(1).split() if not w.startswith("-")]
+    return packages
 
 
 def rootfs(packages: Sequence[str]) -> Path:

@@ -3,7 +3,8 @@
 #   unshare --fork --pid --mount --uts --ipc --net --propagation private node.sh ROOTFS RUNDIR
 # Mounts RUNDIR/merged = overlay(ROOTFS, RUNDIR/upper) so the cached image stays clean and a
 # second boot of the same RUNDIR is the same instance, sets up /proc, /sys, /dev, /run and a
-# named systemd cgroup hierarchy, then execs systemd as PID 1 of the new PID namespace.
+# named systemd cgroup hierarchy, pivots into RUNDIR/merged and execs systemd as PID 1 of the
+# new PID namespace.
 # (systemd-nspawn does not work on these machines: it wants the host's systemd bus.)
 set -euo pipefail
 rootfs=${1:?rootfs}; run=${2:?run dir}
@@ -45,4 +46,11 @@ if compgen -G "$r/usr/local/share/ca-certificates/*.crt" >/dev/null \
    && ! [ -e "$r/etc/ssl/certs/honeydue-boot-test-ca.pem" ]; then
   chroot "$r" update-ca-certificates >/dev/null
 fi
-exec chroot "$r" /usr/bin/env container=other /lib/systemd/systemd --system --log-target=console
+# pivot_root, not chroot: the kernel refuses user namespaces to a chrooted process (EPERM), so
+# under chroot every unit with PrivateUsers=yes (Debian's prometheus.service) fails with
+# 217/USER, which a real server would not. pivot_root(".", ".") stacks the old root on the new
+# one; the lazy unmount drops it (pivot_root(2), NOTES).
+cd "$r"
+pivot_root . .
+umount -l .
+exec /usr/bin/env container=other /lib/systemd/systemd --system --log-target=console

@@ -1,21 +1,25 @@
 #!/usr/bin/python3
 # honeydue uptime monitor: install a rendered config bundle, only if the real tools accept it.
 #
-# The bundle is JSON {"files": [{"path", "content", "mode", "group"}]} rendered by the Pulumi
-# program (components/uptime.py). First boot applies the copy cloud-init wrote; a later config
+# The bundle is JSON {"files": [{"path", "content", "mode", "group"}], "ready": [URL]} rendered
+# by the Pulumi program (components/uptime.py). First boot applies the copy cloud-init wrote; a later config
 # change arrives on stdin over SSH (README: "Changing what the monitor watches"). Every file is
 # staged in a temporary tree, checked with promtool, amtool and the blackbox exporter's own
 # --config.check, and only then copied over the live files; a bundle that fails a check leaves
-# the running config untouched and exits non-zero with the tool's message.
+# the running config untouched and exits non-zero with the tool's message. After restarting the
+# daemons it waits until each "ready" URL answers 200: `systemctl restart` returns once the
+# process is forked, so a daemon that dies on start would otherwise pass unnoticed.
 #   usage: honeydue-monitor-apply [BUNDLE | -]      (default: /etc/honeydue/monitor/bundle.json)
 # Environment (tests): HONEYDUE_ROOT (install prefix, default /), HONEYDUE_RESTART=0 (no
-# systemctl), PROMTOOL / AMTOOL / BLACKBOX (tool paths).
+# systemctl), PROMTOOL / AMTOOL / BLACKBOX (tool paths), HONEYDUE_READY_SECONDS (default 90).
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 DEFAULT_BUNDLE = "/etc/honeydue/monitor/bundle.json"
 SERVICES = ("prometheus-blackbox-exporter", "prometheus-alertmanager", "prometheus", "honeydue-watchdog-receiver")
@@ -48,10 +52,31 @@ def check(stage: str) -> None:
             )
 
 
+def wait_ready(urls: list[str], seconds: float) -> None:
+    # No proxy: the URLs are this host's own loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + seconds
+    for url in urls:
+        while True:
+            try:
+                with opener.open(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                sys.exit(
+                    f"honeydue-monitor-apply: installed and restarted, but {url} did not answer within "
+                    f"{seconds:g}s: see `systemctl --failed` and the daemon's journal"
+                )
+            time.sleep(1)
+
+
 def main() -> None:
     source = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_BUNDLE
     raw = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-    files = json.loads(raw)["files"]
+    bundle = json.loads(raw)
+    files = bundle["files"]
     root = os.environ.get("HONEYDUE_ROOT", "/")
     for f in files:
         if not f["path"].startswith("/etc/") or ".." in f["path"].split("/"):
@@ -79,6 +104,7 @@ def main() -> None:
         subprocess.run(["systemctl", "daemon-reload"], check=True)
         subprocess.run(["systemctl", "enable", *SERVICES], check=True)
         subprocess.run(["systemctl", "restart", *SERVICES], check=True)
+        wait_ready(bundle.get("ready", []), float(os.environ.get("HONEYDUE_READY_SECONDS", "90")))
     print(f"honeydue-monitor-apply: {len(files)} files installed", file=sys.stderr)
 
 
