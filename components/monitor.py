@@ -32,8 +32,6 @@ from components.host import HardenedHost, HardenedHostArgs, HostAddresses
 from components.uptime import (
     MonitorSecrets,
     MonitorSpec,
-    Smtp,
-    Thresholds,
     render_bundle,
     render_monitor_user_data,
     sources,
@@ -76,9 +74,9 @@ def monitor_spec(args: UptimeMonitorArgs) -> MonitorSpec:
         admin_hostname=args.names.admin_hostname,
         extra_hostnames=args.names.extra_hostnames,
         kube_api_hostname=args.names.kube_api_hostname,
-        thresholds=Thresholds(api=s.slow_seconds.api, pages=s.slow_seconds.pages, kube_api=s.slow_seconds.kube_api),
+        thresholds=s.slow_seconds,
         cert_warning_days=s.cert_warning_days,
-        smtp=Smtp(smarthost=s.smtp.smarthost, sender=s.smtp.sender, username=s.smtp.username, to=s.smtp.to),
+        smtp=s.smtp,
         cluster_watchdog=s.cluster_watchdog,
         watchdog_minutes=s.watchdog_minutes,
     )

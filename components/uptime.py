@@ -38,6 +38,7 @@ from components.cloud_init_base import (
     render_host_user_data,
     script_entry,
 )
+from components.config.monitor import SlowSeconds, Smtp
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "monitor"
 
@@ -78,23 +79,6 @@ KUBE_API_PORT = 6443
 
 
 @dataclass(frozen=True)
-class Smtp:
-    smarthost: str  # host:port
-    sender: str
-    username: str
-    to: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Response time (seconds) above which a probe counts as slow."""
-
-    api: float
-    pages: float
-    kube_api: float
-
-
-@dataclass(frozen=True)
 class Check:
     """One probe. ``module`` is a blackbox exporter module of :func:`render_blackbox`."""
 
@@ -113,7 +97,8 @@ class MonitorSpec:
     admin_hostname: str
     extra_hostnames: tuple[str, ...]
     kube_api_hostname: str
-    thresholds: Thresholds
+    thresholds: SlowSeconds
+    """Response time (seconds) above which a probe counts as slow (config monitor.slowSeconds)."""
     cert_warning_days: int
     smtp: Smtp
     cluster_watchdog: bool

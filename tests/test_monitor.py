@@ -32,7 +32,8 @@ import yaml
 from components import uptime
 from components.cloud_init_base import HostBootstrap
 from components.config import ConfigError, load_config
-from components.uptime import MonitorSecrets, MonitorSpec, Smtp, Thresholds
+from components.config.monitor import SlowSeconds, Smtp
+from components.uptime import MonitorSecrets, MonitorSpec
 from tests.test_cloud_init import _CACHE, _CLOUD_INIT_CHECK, MISSING, SYSTEM_PYTHON, _check_jsonschema, _shellcheck
 from tools import mockrt
 
@@ -56,9 +57,16 @@ SPEC = MonitorSpec(
     admin_hostname="admin.myhoneydue.com",
     extra_hostnames=("myhoneydue.com", "www.myhoneydue.com"),
     kube_api_hostname="k8s.myhoneydue.com",
-    thresholds=Thresholds(api=1.0, pages=3.0, kube_api=1.0),
+    thresholds=SlowSeconds.of({"api": 1.0, "pages": 3.0, "kubeApi": 1.0}),
     cert_warning_days=14,
-    smtp=Smtp("smtp.fastmail.com:587", "monitor@myhoneydue.com", "monitor@myhoneydue.com", ("ops@myhoneydue.com",)),
+    smtp=Smtp.of(
+        {
+            "smarthost": "smtp.fastmail.com:587",
+            "from": "monitor@myhoneydue.com",
+            "username": "monitor@myhoneydue.com",
+            "to": ["ops@myhoneydue.com"],
+        }
+    ),
     cluster_watchdog=True,
     watchdog_minutes=10,
 )

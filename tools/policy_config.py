@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.config import StackConfig, load_config  # noqa: E402
-from tools import mockrt  # noqa: E402
+from tools.mock_config import stack_config  # noqa: E402
 
 BASE = ROOT / "policies" / "config.base.json"
 COSIGN_PUB = ROOT / "policies" / "cosign.pub"
@@ -70,7 +70,7 @@ def render(cfg: StackConfig, base: dict[str, Any], public_key: str) -> str:
 
 
 def generate(stack: str, root: Path = ROOT) -> str:
-    cfg = load_config(mockrt.stack_config(stack, root=root))
+    cfg = load_config(stack_config(stack, root=root))
     return render(cfg, json.loads(BASE.read_text()), COSIGN_PUB.read_text())
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -108,29 +109,14 @@ def load_config(raw: Mapping[str, Any]) -> StackConfig:
         problems += found
         valid = valid and not found
     problems += _missing_secrets(raw)
-    stack = _Partial(**loaded)
+    # Every section as far as it loaded (see UNUSABLE): what rules between sections read.
+    stack = SimpleNamespace(**loaded)
     for name, _ in SECTIONS:
         if loaded[name] is not None:
             problems += loaded[name].problems(stack)
     if problems or not valid:
         raise ConfigError(problems)
     return StackConfig(**loaded)
-
-
-@dataclass(frozen=True)
-class _Partial:
-    """Every section as far as it loaded: rules between sections read this (see UNUSABLE)."""
-
-    identity: Any
-    names: Any
-    network: Any
-    cluster: Any
-    access: Any
-    edge: Any
-    workloads: Any
-    platform: Any
-    app: Any
-    monitor: Any
 
 
 def _load_section(section: type[Section], raw: Mapping[str, Any]) -> tuple[Any, list[Problem]]:
